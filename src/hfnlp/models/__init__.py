@@ -1,0 +1,14 @@
+"""Model families. Each sub-package is one family (``configuration_x.py`` + ``modeling_x.py``).
+
+Importing this package registers every family with the transformers Auto classes.
+"""
+
+from hfnlp.models.registry import ModelFamily, discover_families
+
+FAMILIES: dict[str, ModelFamily] = discover_families()
+MODEL_TYPES = {name: family.config_class for name, family in FAMILIES.items()}
+
+for _family in FAMILIES.values():
+    _family.register()
+
+__all__ = ["FAMILIES", "MODEL_TYPES", "ModelFamily"]

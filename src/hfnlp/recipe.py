@@ -1,0 +1,289 @@
+"""Recipes: YAML files that fully describe a run.
+
+A recipe has generic sections (``training``, ``hub``, ``output_dir``, ``seed``) defined here, and
+task-specific sections (``data``, ``tokenizer``) whose dataclasses each task registers with
+:func:`register_task`. The ``model`` section is a mapping with a ``type`` key naming a model family of
+:mod:`hfnlp.models`; its other keys are validated against that family's ``PretrainedConfig``.
+
+Every key is checked: an unknown or mistyped key raises :class:`~hfnlp.errors.RecipeError` naming it and
+suggesting the closest valid key; a value of the wrong type names the key, the expected type and the value.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import inspect
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from hfnlp.errors import RecipeError
+
+
+@dataclass
+class TrainingConfig:
+    """How to train: maps onto ``transformers.TrainingArguments`` plus a few hfnlp options."""
+
+    num_train_epochs: float = 3.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 64
+    per_device_eval_batch_size: int = 256
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    lr_scheduler_type: str = "linear"
+    warmup_steps: float = 0.0
+    optim: str = "adamw_torch"
+    max_grad_norm: float = 1.0
+    label_smoothing_factor: float = 0.0
+    eval_strategy: Literal["epoch", "steps", "no"] = "epoch"
+    eval_steps: int | None = None
+    save_total_limit: int | None = 2
+    metric_for_best_model: str = "accuracy"
+    early_stopping_patience: int | None = None
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    group_by_length: bool = True
+    logging_steps: int = 50
+    dataloader_num_workers: int = 0
+    torch_compile: bool = False
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    disable_tqdm: bool | None = None
+
+
+@dataclass
+class HubConfig:
+    """Pushing the final model to the Hugging Face Hub at the end of the run."""
+
+    push_to_hub: bool = False
+    repo_id: str | None = None
+    private: bool = False
+    revision: str | None = None
+
+
+@dataclass
+class Recipe:
+    """A fully resolved recipe. ``data`` and ``tokenizer`` hold the task's own section dataclasses."""
+
+    task: str
+    output_dir: str
+    data: Any
+    model: dict[str, Any]
+    tokenizer: Any = None
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+    seed: int = 42
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain data, as written to ``recipe.yaml`` in the run folder."""
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        """Write the resolved recipe as YAML."""
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task contributes to recipes: its section dataclasses and the function that runs it."""
+
+    name: str
+    data_config: type
+    tokenizer_config: type | None
+    run: Callable[..., dict[str, float]]
+
+
+_TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> None:
+    """Make a task available to recipes under ``task: <spec.name>``."""
+    _TASKS[spec.name] = spec
+
+
+def get_task(name: str) -> TaskSpec:
+    """The registered task called ``name``; a clear error with a suggestion otherwise."""
+    _import_tasks()
+    if name not in _TASKS:
+        raise RecipeError(f"unknown task {name!r}{_suggest(name, _TASKS)}; valid tasks: {', '.join(sorted(_TASKS))}")
+    return _TASKS[name]
+
+
+def _import_tasks() -> None:
+    # Task modules register themselves on import; importing here keeps recipe.py free of task code.
+    import hfnlp.training  # noqa: F401
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a YAML recipe, apply ``key.sub=value`` overrides and validate every key and value."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(raw).__name__}")
+    return recipe_from_dict(apply_overrides(raw, overrides), source=str(path))
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``dotted.key=value`` set; values are parsed as YAML scalars/lists."""
+    result = copy.deepcopy(dict(raw))
+    for override in overrides:
+        key, sep, value_text = override.partition("=")
+        if not sep or not key:
+            raise RecipeError(f"override {override!r} must look like section.key=value")
+        parts = key.strip().split(".")
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise RecipeError(f"override {override!r}: {'.'.join(parts[: depth + 1])} is not a section")
+            node = child
+        node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else None
+    return result
+
+
+def recipe_from_dict(raw: Mapping[str, Any], source: str = "recipe") -> Recipe:
+    """Validate a recipe given as plain data and build the :class:`Recipe`."""
+    task = get_task(_require(raw, "task", source))
+    values = dict(raw)
+    for key, section_cls in (("data", task.data_config), ("tokenizer", task.tokenizer_config)):
+        if section_cls is None:
+            if values.get(key) is not None:
+                raise RecipeError(f"{source}: task {task.name!r} takes no {key!r} section")
+        elif key in values or key == "tokenizer":
+            values[key] = parse_section(section_cls, values.get(key), key)
+    if "model" in values:
+        values["model"] = validate_model_section(values["model"])
+    return parse_section(Recipe, values, "")
+
+
+def validate_model_section(section: Any) -> dict[str, Any]:
+    """Check a ``model`` section against the named family's config; return it unchanged if valid."""
+    from hfnlp.models import MODEL_TYPES
+
+    if not isinstance(section, Mapping):
+        raise RecipeError(f"model: expected a mapping with a 'type' key, got {section!r}")
+    model_type = section.get("type")
+    if model_type not in MODEL_TYPES:
+        raise RecipeError(
+            f"model.type: unknown model type {model_type!r}{_suggest(str(model_type), MODEL_TYPES)}; "
+            f"valid types: {', '.join(sorted(MODEL_TYPES))}"
+        )
+    valid = _config_parameters(MODEL_TYPES[model_type])
+    for key in section:
+        if key != "type" and key not in valid:
+            raise RecipeError(f"unknown key 'model.{key}' for model type {model_type!r}{_suggest(key, valid, 'model.')}")
+    return dict(section)
+
+
+def _config_parameters(config_cls: type) -> set[str]:
+    names = set()
+    for cls in config_cls.__mro__:
+        if cls.__module__.startswith("hfnlp"):
+            names |= {
+                name
+                for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                if name != "self" and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+            }
+    return names | {"id2label", "label2id", "num_labels"}
+
+
+def parse_section(cls: type, value: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, checking keys (with suggestions) and value types."""
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"{where or 'recipe'}: expected a mapping, got {value!r}")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    prefix = f"{where}." if where else ""
+    kwargs = {}
+    for key, item in value.items():
+        if key not in fields:
+            raise RecipeError(f"unknown key '{prefix}{key}'{_suggest(str(key), fields, prefix)}")
+        kwargs[key] = _coerce(item, hints[key], f"{prefix}{key}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise RecipeError(f"missing required key(s): {', '.join(prefix + m for m in missing)}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    origin = get_origin(annotation)
+    if annotation is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if value is None and len(options) < len(get_args(annotation)):
+            return None
+        for option in options:
+            try:
+                return _coerce(value, option, where)
+            except RecipeError:
+                continue
+        raise RecipeError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
+    if origin is Literal:
+        choices = get_args(annotation)
+        if value not in choices:
+            raise RecipeError(
+                f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}{_suggest(str(value), choices)}"
+            )
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise RecipeError(f"{where}: expected a list, got {value!r}")
+        (item_type, *_) = get_args(annotation) or (Any,)
+        return [_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+        _, value_type = get_args(annotation) or (Any, Any)
+        return {k: _coerce(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(annotation):
+        return parse_section(annotation, value, where)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise RecipeError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecipeError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RecipeError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise RecipeError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _suggest(key: str, valid: Any, prefix: str = "") -> str:
+    match = difflib.get_close_matches(key, [str(v) for v in valid], n=1, cutoff=0.6)
+    return f" (did you mean '{prefix}{match[0]}'?)" if match else ""
+
+
+def _require(raw: Mapping[str, Any], key: str, source: str) -> Any:
+    if key not in raw:
+        raise RecipeError(f"{source}: missing required key {key!r}")
+    return raw[key]
