@@ -117,7 +117,7 @@ def get_task(name: str) -> TaskSpec:
 
 def _import_tasks() -> None:
     # Task modules register themselves on import; importing here keeps recipe.py free of task code.
-    import hfnlp.training  # noqa: F401
+    import hfnlp.tasks  # noqa: F401
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
@@ -182,7 +182,9 @@ def validate_model_section(section: Any) -> dict[str, Any]:
     valid = _config_parameters(MODEL_TYPES[model_type])
     for key in section:
         if key != "type" and key not in valid:
-            raise RecipeError(f"unknown key 'model.{key}' for model type {model_type!r}{_suggest(key, valid, 'model.')}")
+            raise RecipeError(
+                f"unknown key 'model.{key}' for model type {model_type!r}{_suggest(key, valid, 'model.')}"
+            )
     return dict(section)
 
 

@@ -1,0 +1,1 @@
+"""Data loading per task: readers, validation, splits, embedded data sets."""

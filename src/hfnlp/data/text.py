@@ -1,0 +1,300 @@
+"""Text-classification data: recipe section, readers for every supported layout, validation, splits.
+
+Every reader returns a ``datasets.DatasetDict`` with a ``text`` column (str) and a ``label`` column
+(``ClassLabel``), with ``train`` / ``validation`` / ``test`` splits; missing splits are carved from
+train by ratio, stratified, with the recipe's seed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import datasets
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from hfnlp.data.builtin import BUILTIN_TEXT_DATASETS
+from hfnlp.data.splits import SPLIT_ALIASES, carve_missing_splits
+from hfnlp.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+FileFormat = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "text", "label_folders"]
+_EXTENSION_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".parquet": "parquet",
+}
+
+
+@dataclass
+class TextDataConfig:
+    """The ``data`` section of a text-classification recipe.
+
+    Give exactly one source: ``builtin`` (an embedded data set), ``hub`` (a Hub name, or a local folder
+    that ``datasets.load_dataset`` understands), or ``train_file`` (+ optional ``validation_file`` /
+    ``test_file``; for ``label_folders`` these are folders with one sub-folder of ``.txt`` files per label).
+    """
+
+    builtin: str | None = None
+    hub: str | None = None
+    hub_config: str | None = None
+    train_file: str | None = None
+    validation_file: str | None = None
+    test_file: str | None = None
+    format: FileFormat = "auto"
+    encoding: str = "utf-8"
+    column_names: list[str] | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    label_names: list[str] | None = None
+    label_file: str | None = None
+    validation_ratio: float = 0.1
+    test_ratio: float = 0.1
+    bad_rows: Literal["error", "skip"] = "error"
+
+    def __post_init__(self) -> None:
+        sources = [name for name in ("builtin", "hub", "train_file") if getattr(self, name)]
+        if len(sources) != 1:
+            raise DataError(f"data: give exactly one of builtin, hub or train_file (got {sources or 'none'})")
+        if self.label_names and self.label_file:
+            raise DataError("data: give label_names or label_file, not both")
+
+
+@dataclass
+class TextClassificationData:
+    """Validated splits plus the label names and how many bad rows each split skipped."""
+
+    splits: DatasetDict
+    label_names: list[str]
+    skipped_rows: dict[str, int] = field(default_factory=dict)
+
+
+def load_text_classification(config: TextDataConfig, seed: int = 42) -> TextClassificationData:
+    """Load, validate and split the data a recipe describes."""
+    raw = _read_raw_splits(config)
+    label_names = _resolve_label_names(config, raw)
+    splits, skipped = {}, {}
+    for split, dataset in raw.items():
+        splits[split], skipped[split] = validate_text_split(dataset, config, label_names, split)
+    splits = carve_missing_splits(
+        DatasetDict(splits), validation_ratio=config.validation_ratio, test_ratio=config.test_ratio, seed=seed
+    )
+    return TextClassificationData(splits=splits, label_names=label_names, skipped_rows=skipped)
+
+
+def _read_raw_splits(config: TextDataConfig) -> dict[str, Dataset]:
+    if config.builtin:
+        if config.builtin not in BUILTIN_TEXT_DATASETS:
+            raise DataError(
+                f"data.builtin: unknown data set {config.builtin!r}; available: {', '.join(BUILTIN_TEXT_DATASETS)}"
+            )
+        return {"train": BUILTIN_TEXT_DATASETS[config.builtin]()}
+    if config.hub:
+        return _read_hub(config)
+    files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
+    return {split: read_text_file(path, config) for split, path in files.items() if path}
+
+
+def _read_hub(config: TextDataConfig) -> dict[str, Dataset]:
+    try:
+        loaded = datasets.load_dataset(config.hub, config.hub_config)
+    except Exception as error:  # datasets raises many types: connection, missing file, bad config
+        raise DataError(f"data.hub: cannot load {config.hub!r}: {error}") from error
+    splits = {}
+    for name, dataset in loaded.items():
+        canonical = SPLIT_ALIASES.get(name)
+        if canonical:
+            splits[canonical] = dataset
+    if "train" not in splits:
+        raise DataError(f"data.hub: {config.hub!r} has no train split (splits: {', '.join(loaded)})")
+    return splits
+
+
+def read_text_file(path: str | Path, config: TextDataConfig) -> Dataset:
+    """Read one split from ``path`` in the recipe's format, wrapping reader errors with the file name."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    file_format = config.format if config.format != "auto" else _detect_format(path)
+    if file_format == "label_folders":
+        return _read_label_folders(path, config)
+    if not path.is_file():
+        raise DataError(f"{path}: expected a file for format {file_format!r}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    _check_decodable(path, config.encoding)
+    builder, kwargs = _builder_for(file_format, config)
+    try:
+        dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **kwargs)
+    except Exception as error:  # pandas/pyarrow parse errors carry the line; keep their message
+        raise DataError(f"{path}: cannot be read as {file_format}: {_root_cause(error)}") from error
+    if file_format == "text":
+        dataset = dataset.rename_column("text", config.text_column) if config.text_column != "text" else dataset
+    return dataset
+
+
+def _detect_format(path: Path) -> str:
+    if path.is_dir():
+        return "label_folders"
+    file_format = _EXTENSION_FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise DataError(f"{path}: cannot tell the format from the extension; set data.format")
+    return file_format
+
+
+def _builder_for(file_format: str, config: TextDataConfig) -> tuple[str, dict[str, Any]]:
+    encoding = "utf-8-sig" if config.encoding.lower().replace("_", "-") == "utf-8" else config.encoding
+    if file_format in ("csv", "tsv"):
+        kwargs: dict[str, Any] = {"encoding": encoding}
+        if file_format == "tsv":
+            # Titles and reviews contain quote characters: a TSV is never quoted.
+            kwargs.update(sep="\t", quoting=3)
+        if config.column_names:
+            kwargs.update(column_names=config.column_names)
+        return "csv", kwargs
+    if file_format in ("json", "jsonl"):
+        return "json", {"encoding": encoding}
+    if file_format == "text":
+        return "text", {"encoding": encoding}
+    return "parquet", {}
+
+
+def _check_decodable(path: Path, encoding: str) -> None:
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf-8-sig", "utf8"):
+        return
+    with path.open("rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"{path}, line {line_number}: bytes that are not valid UTF-8 ({error.reason} at column "
+                    f"{error.start + 1}); set data.encoding (e.g. gbk) if the whole file uses another encoding"
+                ) from error
+
+
+def _read_label_folders(root: Path, config: TextDataConfig) -> Dataset:
+    if not root.is_dir():
+        raise DataError(f"{root}: format label_folders expects a folder with one sub-folder per label")
+    wanted = _label_names_from_config(config)
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if wanted is not None:
+        folders = [p for p in folders if p.name in wanted]
+        missing = sorted(set(wanted) - {p.name for p in folders})
+        if missing:
+            raise DataError(f"{root}: no sub-folder for label(s) {', '.join(missing)}")
+    texts, labels = [], []
+    for folder in folders:
+        for file in sorted(folder.glob("*.txt")):
+            try:
+                texts.append(file.read_text(encoding=config.encoding))
+            except UnicodeDecodeError as error:
+                raise DataError(f"{file}: not valid {config.encoding} text ({error.reason})") from error
+            labels.append(folder.name)
+    if not texts:
+        raise DataError(f"{root}: no .txt files found in its label sub-folders")
+    return Dataset.from_dict({config.text_column: texts, config.label_column: labels})
+
+
+def _label_names_from_config(config: TextDataConfig) -> list[str] | None:
+    if config.label_names:
+        return [str(name) for name in config.label_names]
+    if config.label_file:
+        path = Path(config.label_file)
+        if not path.is_file():
+            raise DataError(f"data.label_file not found: {path}")
+        names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        if len(set(names)) != len(names):
+            raise DataError(f"{path}: duplicate label names")
+        return names
+    return None
+
+
+def _resolve_label_names(config: TextDataConfig, raw: dict[str, Dataset]) -> list[str]:
+    names = _label_names_from_config(config)
+    if names is not None:
+        return names
+    train = raw["train"]
+    feature = train.features.get(config.label_column)
+    if isinstance(feature, ClassLabel):
+        return list(feature.names)
+    if config.label_column not in train.column_names:
+        return []  # validate_text_split reports the missing column with the file's columns
+    values = {value for value in train[config.label_column] if value is not None}
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return [str(i) for i in range(max(values) + 1)]
+    return sorted(str(v) for v in values)
+
+
+def validate_text_split(
+    dataset: Dataset, config: TextDataConfig, label_names: Sequence[str], split: str
+) -> tuple[Dataset, int]:
+    """Check columns, texts and labels of one split; return it as ``text`` + ``label`` and the skip count.
+
+    With ``bad_rows: error`` the first problems are raised naming split, row and value; with ``skip``
+    the bad rows are dropped and counted.
+    """
+    for column in (config.text_column, config.label_column):
+        if column not in dataset.column_names:
+            raise DataError(
+                f"{split} split: no column {column!r}; columns are {', '.join(dataset.column_names)}"
+                + (" (a header-less file needs data.column_names)" if not config.column_names else "")
+            )
+    label_feature = dataset.features[config.label_column]
+    label_ids = {name: i for i, name in enumerate(label_names)}
+    texts, raw_labels = dataset[config.text_column], dataset[config.label_column]
+    if isinstance(label_feature, ClassLabel):
+        raw_labels = [label_feature.int2str(v) if v is not None and v >= 0 else None for v in raw_labels]
+    problems, keep, labels = [], [], []
+    for row, (text, label) in enumerate(zip(texts, raw_labels, strict=True)):
+        problem = _text_problem(text) or _label_problem(label, label_ids, label_names)
+        if problem:
+            problems.append(f"row {row + 1}: {problem}")
+            continue
+        keep.append(row)
+        labels.append(label if isinstance(label, int) else label_ids[str(label)])
+    if problems and config.bad_rows == "error":
+        shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise DataError(f"{split} split: {len(problems)} bad row(s): {shown} (set data.bad_rows: skip to drop them)")
+    if problems:
+        logger.warning("%s split: skipped %d bad row(s), e.g. %s", split, len(problems), problems[0])
+    features = datasets.Features({"text": datasets.Value("string"), "label": ClassLabel(names=list(label_names))})
+    clean = Dataset.from_dict({"text": [texts[i] for i in keep], "label": labels}, features=features)
+    if len(clean) == 0:
+        raise DataError(f"{split} split: no usable rows")
+    return clean, len(problems)
+
+
+def _text_problem(text: Any) -> str | None:
+    if text is None:
+        return "text is missing"
+    if not isinstance(text, str):
+        return f"text is {type(text).__name__} {text!r}, not a string"
+    if not text.strip():
+        return "text is empty or whitespace only"
+    return None
+
+
+def _label_problem(label: Any, label_ids: dict[str, int], label_names: Sequence[str]) -> str | None:
+    if label is None:
+        return "label is missing"
+    if isinstance(label, bool | float):
+        return f"label {label!r} is not an integer id or a label name"
+    if isinstance(label, int):
+        return None if 0 <= label < len(label_names) else f"label id {label} outside 0..{len(label_names) - 1}"
+    if str(label) not in label_ids:
+        return f"unknown label {label!r} (labels: {', '.join(label_names)})"
+    return None
+
+
+def _root_cause(error: BaseException) -> str:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return f"{type(error).__name__}: {error}"

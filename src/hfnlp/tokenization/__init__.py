@@ -1,0 +1,1 @@
+"""Tokenization: tokenizers trained once per run (char / word / jieba / BPE / WordPiece), pretrained vectors."""

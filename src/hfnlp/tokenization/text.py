@@ -1,0 +1,159 @@
+"""Tokenizers for text classification, trained once on the train split with 🤗 ``tokenizers``.
+
+The trained tokenizer is saved in the run folder as a ``PreTrainedTokenizerFast`` together with the
+settings it was trained with; resume, evaluate and predict load it from there and never rebuild it (a
+rebuilt vocabulary reorders ids and silently ruins a trained model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from hfnlp.errors import DataError, RecipeError
+
+PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
+SETTINGS_FILE = "hfnlp_tokenizer.json"
+_HTML_TAG = Regex(r"<[^>]+>")
+
+
+@dataclass
+class TextTokenizerConfig:
+    """The ``tokenizer`` section of a text-classification recipe.
+
+    ``level``: ``char`` (one token per character, for Chinese), ``word`` (whitespace + punctuation rules),
+    ``jieba`` (Chinese words segmented by jieba), ``bpe`` or ``wordpiece`` (sub-words).
+    ``max_length`` is the tutorials' pad_size: longer texts are truncated; batches are padded only to
+    their longest text.
+    """
+
+    level: Literal["char", "word", "jieba", "bpe", "wordpiece"] = "char"
+    vocab_size: int = 30000
+    min_frequency: int = 1
+    max_length: int = 128
+    lowercase: bool = True
+    strip_html: bool = True
+    punctuation: Literal["split", "drop", "keep"] = "split"
+    pretrained_vectors: str | None = None
+    pretrained_vectors_vocab: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "min_frequency", "max_length"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"tokenizer.{name} must be at least 1, got {getattr(self, name)}")
+
+    def vocabulary_settings(self) -> dict[str, object]:
+        """The settings that decide the vocabulary (a saved tokenizer is reusable only if these match)."""
+        settings = dataclasses.asdict(self)
+        for name in ("max_length", "pretrained_vectors", "pretrained_vectors_vocab"):
+            settings.pop(name)
+        return settings
+
+
+def train_tokenizer(
+    config: TextTokenizerConfig, texts: Iterable[str], num_texts: int | None = None
+) -> PreTrainedTokenizerFast:
+    """Train a tokenizer on ``texts`` (the train split only) and wrap it for transformers."""
+    if config.level == "jieba":
+        from hfnlp.tokenization.jieba_tokenizer import train_jieba_tokenizer
+
+        return train_jieba_tokenizer(config, texts, num_texts)
+    tokenizer = Tokenizer(_model_for(config.level))
+    tokenizer.normalizer = text_normalizer(config)
+    tokenizer.pre_tokenizer = _pre_tokenizer_for(config)
+    tokenizer.train_from_iterator(texts, _trainer_for(config), length=num_texts)
+    return wrap_tokenizer(tokenizer, config.max_length)
+
+
+def wrap_tokenizer(
+    tokenizer: Tokenizer, max_length: int, cls: type = PreTrainedTokenizerFast
+) -> PreTrainedTokenizerFast:
+    """Wrap a trained ``tokenizers.Tokenizer`` with hfnlp's special tokens and right-side padding."""
+    return cls(
+        tokenizer_object=tokenizer,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=max_length,
+        padding_side="right",
+        truncation_side="right",
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def text_normalizer(config: TextTokenizerConfig) -> normalizers.Normalizer:
+    """NFKC (full-width → half-width), optional HTML-tag stripping (IMDb's ``<br />``) and lower-casing."""
+    steps: list[normalizers.Normalizer] = []
+    if config.strip_html:
+        steps.append(normalizers.Replace(_HTML_TAG, " "))
+    steps.append(normalizers.NFKC())
+    if config.lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps)
+
+
+def _model_for(level: str) -> models.Model:
+    if level == "bpe":
+        return models.BPE(unk_token=UNK_TOKEN)
+    if level == "wordpiece":
+        return models.WordPiece(unk_token=UNK_TOKEN)
+    return models.WordLevel(unk_token=UNK_TOKEN)
+
+
+def _pre_tokenizer_for(config: TextTokenizerConfig) -> pre_tokenizers.PreTokenizer:
+    if config.level == "char":
+        return pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")])
+    punctuation = {
+        "split": [pre_tokenizers.Punctuation("isolated")],
+        "drop": [pre_tokenizers.Punctuation("removed")],
+        "keep": [],
+    }[config.punctuation]
+    return pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), *punctuation])
+
+
+def _trainer_for(config: TextTokenizerConfig) -> trainers.Trainer:
+    kwargs = {
+        "vocab_size": config.vocab_size,
+        "min_frequency": config.min_frequency,
+        "special_tokens": [PAD_TOKEN, UNK_TOKEN],
+        "show_progress": False,
+    }
+    if config.level == "bpe":
+        return trainers.BpeTrainer(**kwargs)
+    if config.level == "wordpiece":
+        return trainers.WordPieceTrainer(**kwargs)
+    return trainers.WordLevelTrainer(**kwargs)
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, config: TextTokenizerConfig, folder: str | Path) -> None:
+    """Save the tokenizer and the vocabulary settings it was trained with."""
+    folder = Path(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / SETTINGS_FILE).write_text(json.dumps(config.vocabulary_settings(), indent=2))
+
+
+def load_saved_tokenizer(folder: str | Path, config: TextTokenizerConfig | None = None) -> PreTrainedTokenizerBase:
+    """Load a tokenizer saved by :func:`save_tokenizer`; refuse it if ``config`` asks for another vocabulary."""
+    folder = Path(folder)
+    if config is not None:
+        saved = json.loads((folder / SETTINGS_FILE).read_text()) if (folder / SETTINGS_FILE).exists() else None
+        if saved is not None and saved != config.vocabulary_settings():
+            changed = sorted(
+                k
+                for k in saved.keys() | config.vocabulary_settings().keys()
+                if saved.get(k) != config.vocabulary_settings().get(k)
+            )
+            raise DataError(
+                f"{folder} holds a tokenizer trained with other settings ({', '.join(changed)} differ); "
+                "a model only works with the vocabulary it was trained on: use a new output_dir to retrain"
+            )
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if config is not None:
+        tokenizer.model_max_length = config.max_length
+    return tokenizer

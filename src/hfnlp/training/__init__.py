@@ -1,0 +1,1 @@
+"""Training: Trainer assembly from a recipe, callbacks, reports and curves shared by every task."""

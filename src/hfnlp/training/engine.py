@@ -1,0 +1,209 @@
+"""The task-independent half of a run: the run folder, ``TrainingArguments`` from a recipe, and ``fit``.
+
+Tasks (:mod:`hfnlp.tasks`) build data, processor and model, then hand them to :func:`fit`; everything
+that Trainer, callbacks and accelerate already do (checkpoints, resume, best model, early stopping,
+mixed precision, multi-GPU) is configured here, not re-implemented.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from datasets import DatasetDict
+from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from hfnlp.errors import HfnlpError, RecipeError
+from hfnlp.recipe import Recipe
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    """Command-line options of ``hfnlp train`` that are not part of the recipe."""
+
+    resume: bool = False
+    callbacks: list[TrainerCallback] = field(default_factory=list)
+
+
+class RunFolder:
+    """The folder a run writes: resolved recipe, tokenizer, checkpoints, logs, reports, final model."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def recipe_path(self) -> Path:
+        return self.path / "recipe.yaml"
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        return self.path / "tokenizer"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.json"
+
+    def prepare(self, recipe: Recipe, resume: bool) -> str | None:
+        """Create or reopen the folder; return the checkpoint to resume from (``None`` = start fresh).
+
+        A folder that already holds checkpoints or a finished model is never overwritten silently.
+        """
+        checkpoint = get_last_checkpoint(str(self.path)) if self.path.is_dir() else None
+        if not resume and (checkpoint or self.model_dir.exists()):
+            raise HfnlpError(
+                f"{self.path} already holds a run ({'checkpoints' if checkpoint else 'a final model'}); "
+                "pass --resume to continue it, or choose another folder with --set output_dir=..."
+            )
+        if resume and checkpoint is None:
+            logger.warning("--resume: no checkpoint in %s yet, starting from the beginning", self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        recipe.save(self.recipe_path)
+        return checkpoint
+
+
+def resolve_precision(mixed_precision: str) -> tuple[bool, bool]:
+    """``(bf16, fp16)`` for the recipe's ``mixed_precision``; ``auto`` uses bf16/fp16 only on CUDA."""
+    cuda = torch.cuda.is_available()
+    if mixed_precision == "auto":
+        if not cuda:
+            return False, False
+        return (True, False) if torch.cuda.is_bf16_supported() else (False, True)
+    if mixed_precision == "fp16" and not cuda:
+        raise RecipeError("training.mixed_precision: fp16 needs a CUDA GPU; use bf16 or no on this machine")
+    return mixed_precision == "bf16", mixed_precision == "fp16"
+
+
+def build_training_arguments(recipe: Recipe, output_dir: str | Path, **overrides: Any) -> TrainingArguments:
+    """``TrainingArguments`` for the recipe's ``training`` section (``overrides`` win, e.g. from tasks)."""
+    t = recipe.training
+    bf16, fp16 = resolve_precision(t.mixed_precision)
+    evaluating = t.eval_strategy != "no"
+    if t.eval_strategy == "steps" and not t.eval_steps:
+        raise RecipeError("training.eval_steps is required when training.eval_strategy is 'steps'")
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        lr_scheduler_type=t.lr_scheduler_type,
+        warmup_steps=t.warmup_steps,
+        optim=t.optim,
+        max_grad_norm=t.max_grad_norm,
+        label_smoothing_factor=t.label_smoothing_factor,
+        eval_strategy=t.eval_strategy,
+        eval_steps=t.eval_steps,
+        # Checkpoints follow evaluation so that the best one can be kept.
+        save_strategy=t.eval_strategy if evaluating else "epoch",
+        save_steps=t.eval_steps,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=evaluating,
+        metric_for_best_model=t.metric_for_best_model if evaluating else None,
+        greater_is_better=not t.metric_for_best_model.endswith("loss") if evaluating else None,
+        bf16=bf16,
+        fp16=fp16,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        length_column_name="length",
+        logging_steps=t.logging_steps,
+        report_to=t.report_to,
+        dataloader_num_workers=t.dataloader_num_workers,
+        torch_compile=t.torch_compile,
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        disable_tqdm=t.disable_tqdm,
+    )
+    kwargs.update(overrides)
+    return TrainingArguments(**kwargs)
+
+
+def fit(
+    recipe: Recipe,
+    run: RunFolder,
+    *,
+    model: PreTrainedModel,
+    splits: DatasetDict,
+    resume_from: str | None,
+    data_collator: Callable | None = None,
+    processing_class: Any = None,
+    compute_metrics: Callable | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    trainer_class: type[Trainer] = Trainer,
+    **trainer_kwargs: Any,
+) -> Trainer:
+    """Train with ``transformers.Trainer`` on ``splits['train']``, evaluating on ``splits['validation']``."""
+    args = build_training_arguments(recipe, run.path)
+    all_callbacks = list(callbacks)
+    if recipe.training.early_stopping_patience:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.training.early_stopping_patience))
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=splits["train"],
+        eval_dataset=splits["validation"] if args.eval_strategy != "no" else None,
+        data_collator=data_collator,
+        processing_class=processing_class,
+        compute_metrics=compute_metrics,
+        callbacks=all_callbacks,
+        **trainer_kwargs,
+    )
+    trainer.train(resume_from_checkpoint=resume_from)
+    return trainer
+
+
+def environment_summary() -> dict[str, Any]:
+    """Versions and hardware, recorded with the metrics so a result can be reproduced and compared."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "platform": platform.platform(),
+        "cpu_count": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def write_metrics(run: RunFolder, trainer: Trainer, test_metrics: dict[str, float], started: float) -> dict:
+    """Write ``metrics.json``: test metrics, best validation score, epochs, throughput, wall time, environment."""
+    state = trainer.state
+    train_log = next((entry for entry in reversed(state.log_history) if "train_runtime" in entry), {})
+    summary = {
+        "test": {key.removeprefix("test_"): value for key, value in test_metrics.items()},
+        "best_validation_metric": state.best_metric,
+        "best_checkpoint": state.best_model_checkpoint,
+        "epochs": state.epoch,
+        "global_step": state.global_step,
+        "train_runtime_s": train_log.get("train_runtime"),
+        "train_samples_per_second": train_log.get("train_samples_per_second"),
+        "wall_time_s": round(time.time() - started, 2),
+        "peak_memory_mb": peak_memory_mb(),
+        "environment": environment_summary(),
+    }
+    run.metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (CUDA: peak allocated on the device), in MiB."""
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
