@@ -1,0 +1,466 @@
+"""ImageCaptioner: a timm CNN encoder and an LSTM decoder with soft attention (Show, Attend and Tell).
+
+Self-contained on purpose: transformers copies this file and ``configuration_captioner.py`` next to the weights
+for ``trust_remote_code`` loading, where hfnlp is not installed, so it imports only torch, timm and transformers.
+The encoder is always built with random weights (``pretrained=False``); a trained model's encoder weights are
+in its safetensors file, so loading never needs the Hub.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import timm
+import torch
+from torch import nn
+from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_captioner import CaptionerConfig
+
+
+@dataclass
+class CaptionerOutput(ModelOutput):
+    """Output of :meth:`ImageCaptioner.forward` (teacher forcing).
+
+    Args:
+        loss: Cross-entropy over the caption words plus the doubly stochastic attention penalty, when ``labels``
+            are given.
+        logits: Next-word scores, shape (batch, caption length - 1, vocab_size).
+        attentions: Attention weights over the feature-map regions for each predicted word, shape
+            (batch, caption length - 1, regions); ``None`` without attention.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    attentions: torch.FloatTensor | None = None
+
+
+@dataclass
+class CaptionGenerationOutput(ModelOutput):
+    """Output of :meth:`ImageCaptioner.generate` with ``return_dict_in_generate=True``.
+
+    Args:
+        sequences: Word ids, shape (batch, length): the start word, the caption, the end word, then padding.
+        sequences_scores: Log-probability of each caption divided by ``length ** length_penalty``.
+        attentions: With ``output_attentions=True``: the attention weights used to predict each word of
+            ``sequences[:, 1:]``, shape (batch, length - 1, height, width) when the feature-map grid is known (from
+            ``pixel_values``), else (batch, length - 1, regions); zero after the end word and without attention.
+    """
+
+    sequences: torch.LongTensor | None = None
+    sequences_scores: torch.FloatTensor | None = None
+    attentions: torch.FloatTensor | None = None
+
+
+class SoftAttention(nn.Module):
+    """Additive (Bahdanau) attention: ``e_ti = w · tanh(W_a a_i + W_h h_{t-1})``, ``α_t = softmax(e_t)``."""
+
+    def __init__(self, encoder_dim: int, hidden_size: int, attention_dim: int) -> None:
+        super().__init__()
+        self.feature_projection = nn.Linear(encoder_dim, attention_dim)
+        self.hidden_projection = nn.Linear(hidden_size, attention_dim)
+        self.score = nn.Linear(attention_dim, 1)
+
+    def forward(
+        self, features: torch.Tensor, projected_features: torch.Tensor, hidden: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context vector (batch, encoder_dim) and weights (batch, regions) for the previous ``hidden`` state.
+
+        ``projected_features`` is ``feature_projection(features)``, computed once per image by the caller.
+        """
+        energy = torch.tanh(projected_features + self.hidden_projection(hidden).unsqueeze(1))
+        weights = torch.softmax(self.score(energy).squeeze(-1), dim=-1)
+        return torch.bmm(weights.unsqueeze(1), features).squeeze(1), weights
+
+
+class CaptionerPreTrainedModel(PreTrainedModel):
+    """Weight initialization and loading glue for ImageCaptioner."""
+
+    config_class = CaptionerConfig
+    base_model_prefix = "captioner"
+    main_input_name = "pixel_values"
+    # forward() takes **kwargs only to ignore extra collator outputs; without this the Trainer would pass
+    # num_items_in_batch and skip dividing the (mean) loss by the gradient accumulation steps.
+    accepts_loss_kwargs = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # PyTorch's own defaults; transformers guards the torch.nn.init calls behind reset_parameters() so
+        # weights loaded by from_pretrained are left alone.
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+
+
+def build_encoder(config: CaptionerConfig) -> nn.Module:
+    """The timm backbone named by ``config.encoder_name``, with random weights, cut at the chosen feature map."""
+    if config.encoder_out_index is None:
+        return timm.create_model(config.encoder_name, pretrained=False, num_classes=0, global_pool="")
+    return timm.create_model(
+        config.encoder_name, pretrained=False, features_only=True, out_indices=(config.encoder_out_index,)
+    )
+
+
+def encoder_channels(encoder: nn.Module) -> int:
+    """Number of channels of the feature map a :func:`build_encoder` backbone returns."""
+    if hasattr(encoder, "feature_info") and hasattr(encoder.feature_info, "channels"):
+        return encoder.feature_info.channels()[-1]
+    return encoder.num_features
+
+
+class ImageCaptioner(CaptionerPreTrainedModel, GenerationMixin):
+    """Image captioner: CNN feature map → LSTM decoder with soft attention (or the no-attention baseline).
+
+    Train with teacher forcing through :meth:`forward`; caption with :meth:`generate` (greedy or beam search).
+    Both accept either ``pixel_values`` (images as the image processor prepares them) or ``encoder_features``
+    (feature maps computed earlier by :meth:`encode_images`, e.g. cached for a frozen encoder).
+    """
+
+    def __init__(self, config: CaptionerConfig) -> None:
+        super().__init__(config)
+        self.encoder = build_encoder(config)
+        encoder_dim = encoder_channels(self.encoder)
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        self.init_hidden = nn.Linear(encoder_dim, config.hidden_size)
+        self.init_cell = nn.Linear(encoder_dim, config.hidden_size)
+        self.attention = (
+            SoftAttention(encoder_dim, config.hidden_size, config.attention_dim) if config.attention else None
+        )
+        self.gate = nn.Linear(config.hidden_size, 1) if config.attention and config.attention_gate else None
+        lstm_input = config.embedding_dim + (encoder_dim if config.attention else 0)
+        self.lstm = nn.LSTMCell(lstm_input, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(config.hidden_size, config.vocab_size)
+        self.post_init()
+        self._apply_encoder_training()
+
+    # ---- encoder training mode ----
+
+    def _apply_encoder_training(self) -> None:
+        mode = self.config.encoder_training
+        self.encoder.requires_grad_(mode == "full")
+        if mode == "partial":
+            for module in self.encoder_stages()[-self.config.encoder_trainable_stages :]:
+                module.requires_grad_(True)
+
+    def encoder_stages(self) -> list[nn.Module]:
+        """The encoder's top-level blocks that hold parameters, sequential containers opened one level
+        (``blocks.0`` … ``blocks.6``, ``conv_head`` for EfficientNet); ``"partial"`` trains the last ones."""
+        stages = []
+        for child in self.encoder.children():
+            parts = list(child.children()) if isinstance(child, nn.Sequential | nn.ModuleList) else [child]
+            stages.extend(part for part in parts if any(True for _ in part.parameters()))
+        return stages
+
+    def tie_weights(self, *args, **kwargs) -> None:
+        """Nothing to tie; re-applies ``config.encoder_training``.
+
+        ``from_pretrained`` replaces every parameter with a new, trainable one and then calls this method, so
+        this is the one place that keeps a frozen encoder frozen after loading.
+        """
+        super().tie_weights(*args, **kwargs)
+        self._apply_encoder_training()
+
+    def train(self, mode: bool = True) -> ImageCaptioner:
+        """Set training mode; a frozen encoder stays in eval mode so its batch-norm statistics never move."""
+        super().train(mode)
+        if self.config.encoder_training == "frozen":
+            self.encoder.eval()
+        return self
+
+    @property
+    def encoder_is_frozen(self) -> bool:
+        """Whether no encoder parameter trains (so its feature maps can be computed once and cached)."""
+        return not any(p.requires_grad for p in self.encoder.parameters())
+
+    # ---- encoding ----
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The encoder's feature map of each image, shape (batch, channels, height, width)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.encoder_is_frozen):
+            if self.config.encoder_out_index is None:
+                maps = self.encoder.forward_features(pixel_values)
+            else:
+                maps = self.encoder(pixel_values)[0]
+        if maps.dim() != 4:
+            raise ValueError(
+                f"encoder {self.config.encoder_name!r} gives features of shape {tuple(maps.shape)}; the captioner "
+                "needs a CNN feature map (batch, channels, height, width)"
+            )
+        return maps
+
+    def _features(
+        self, pixel_values: torch.Tensor | None, encoder_features: torch.Tensor | None
+    ) -> tuple[torch.Tensor, tuple[int, int] | None]:
+        """Region features (batch, regions, channels) and the (height, width) grid when known."""
+        if (pixel_values is None) == (encoder_features is None):
+            raise ValueError("give exactly one of pixel_values or encoder_features")
+        if encoder_features is not None:
+            if encoder_features.dim() == 4:
+                grid = tuple(encoder_features.shape[2:])
+                encoder_features = encoder_features.flatten(2).transpose(1, 2)
+            else:
+                grid = None
+            return encoder_features.to(self.output.weight.dtype), grid
+        maps = self.encode_images(pixel_values.to(self.output.weight.dtype))
+        return maps.flatten(2).transpose(1, 2), tuple(maps.shape[2:])
+
+    # ---- decoding ----
+
+    def _start(self, features: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+        """Initial LSTM state from the mean region feature, and the attention's projected features."""
+        mean = features.mean(dim=1)
+        state = (self.init_hidden(mean), self.init_cell(mean))
+        projected = self.attention.feature_projection(features) if self.attention is not None else None
+        return state, projected
+
+    def _step(
+        self,
+        words: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor],
+        features: torch.Tensor,
+        projected: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+        """One decoder step: next-word logits, new state and attention weights, given the previous words."""
+        inputs = self.embedding(words)
+        weights = None
+        if self.attention is not None:
+            context, weights = self.attention(features, projected, state[0])
+            if self.gate is not None:
+                context = torch.sigmoid(self.gate(state[0])) * context
+            inputs = torch.cat([inputs, context], dim=-1)
+        hidden, cell = self.lstm(inputs, state)
+        return self.output(self.dropout(hidden)), (hidden, cell), weights
+
+    def forward(
+        self,
+        pixel_values: torch.FloatTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        encoder_features: torch.FloatTensor | None = None,
+        **kwargs,
+    ) -> CaptionerOutput:
+        """Teacher-forced next-word prediction for captions of the given images.
+
+        Args:
+            pixel_values: Images, shape (batch, 3, height, width); or give ``encoder_features``.
+            input_ids: Captions as word ids ``<start> w1 … wn <end> <pad>…``, shape (batch, length).
+            attention_mask: 1 for real words, 0 for padding; derived from ``pad_token_id`` when omitted.
+            labels: Target ids (usually ``input_ids`` with padding set to -100); word ``t + 1`` is predicted
+                from words ``≤ t``. When given, the loss is returned.
+            encoder_features: Precomputed feature maps, (batch, channels, height, width) or
+                (batch, regions, channels), instead of ``pixel_values``.
+            **kwargs: Ignored (extra collator outputs).
+
+        Returns:
+            :class:`CaptionerOutput` with ``logits`` for positions 1…length-1, the attention weights, and the
+            loss when ``labels`` is given.
+        """
+        if input_ids is None:
+            raise ValueError("input_ids (the captions) are required for teacher forcing; use generate() to caption")
+        features, _ = self._features(pixel_values, encoder_features)
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        state, projected = self._start(features)
+        all_logits, all_weights = [], []
+        for position in range(input_ids.shape[1] - 1):
+            logits, state, weights = self._step(input_ids[:, position], state, features, projected)
+            all_logits.append(logits)
+            all_weights.append(weights)
+        logits = torch.stack(all_logits, dim=1)
+        attentions = torch.stack(all_weights, dim=1) if self.attention is not None else None
+        loss = None
+        if labels is not None:
+            targets = labels[:, 1:]
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            if attentions is not None and self.config.doubly_stochastic_coefficient > 0:
+                # Σ_t α_ti over the real steps of each caption should be close to 1 for every region i.
+                steps = attention_mask[:, 1:].unsqueeze(-1).to(attentions.dtype)
+                coverage = (attentions * steps).sum(dim=1)
+                loss = loss + self.config.doubly_stochastic_coefficient * ((1.0 - coverage) ** 2).mean()
+        return CaptionerOutput(loss=loss, logits=logits, attentions=attentions)
+
+    # ---- generation ----
+
+    @torch.no_grad()
+    def generate(
+        self,
+        pixel_values: torch.FloatTensor | None = None,
+        encoder_features: torch.FloatTensor | None = None,
+        generation_config: GenerationConfig | None = None,
+        output_attentions: bool = False,
+        return_dict_in_generate: bool = False,
+        **kwargs,
+    ) -> torch.LongTensor | CaptionGenerationOutput:
+        """Caption a batch of images by greedy decoding (``num_beams=1``) or beam search.
+
+        Args:
+            pixel_values: Images, shape (batch, 3, height, width); or give ``encoder_features``.
+            encoder_features: Precomputed feature maps instead of ``pixel_values``.
+            generation_config: Settings; defaults to ``self.generation_config`` (``generation_config.json``).
+            output_attentions: Also return the attention weights used for each word (implies a dict output).
+            return_dict_in_generate: Return a :class:`CaptionGenerationOutput` instead of the ids only.
+            **kwargs: Overrides of ``generation_config`` fields: ``num_beams``, ``max_new_tokens``,
+                ``max_length`` (counting the start word), ``length_penalty``.
+
+        Returns:
+            Word ids (batch, length) beginning with the start word, or a :class:`CaptionGenerationOutput`.
+        """
+        config = copy.deepcopy(generation_config if generation_config is not None else self.generation_config)
+        unused = config.update(**kwargs)
+        if unused:
+            raise ValueError(f"generate() got unsupported arguments: {', '.join(sorted(unused))}")
+        # transformers leaves unset fields at None and applies its defaults inside its own generate()
+        for name, default in (("num_beams", 1), ("length_penalty", 1.0), ("max_length", 20)):
+            if getattr(config, name) is None:
+                setattr(config, name, default)
+        max_new_tokens = config.max_new_tokens or config.max_length - 1
+        if max_new_tokens < 1:
+            raise ValueError(f"nothing to generate: max_new_tokens={max_new_tokens}")
+        was_training = self.training
+        self.eval()
+        try:
+            features, grid = self._features(pixel_values, encoder_features)
+            search = self._beam_search if config.num_beams > 1 else self._greedy
+            sequences, scores, attentions = search(features, config, max_new_tokens)
+        finally:
+            self.train(was_training)
+        if not (return_dict_in_generate or output_attentions):
+            return sequences
+        if output_attentions and attentions is not None and grid is not None:
+            attentions = attentions.reshape(*attentions.shape[:2], *grid)
+        return CaptionGenerationOutput(
+            sequences=sequences, sequences_scores=scores, attentions=attentions if output_attentions else None
+        )
+
+    @staticmethod
+    def _next_word_log_probs(logits: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+        # The start and padding words are never a valid next word.
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        log_probs[:, [config.bos_token_id, config.pad_token_id]] = float("-inf")
+        return log_probs
+
+    def _greedy(
+        self, features: torch.Tensor, config: GenerationConfig, max_new_tokens: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        batch = features.shape[0]
+        state, projected = self._start(features)
+        words = torch.full((batch, 1), config.bos_token_id, dtype=torch.long, device=features.device)
+        scores = torch.zeros(batch, device=features.device)
+        lengths = torch.zeros(batch, device=features.device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=features.device)
+        weights_per_step = []
+        for _ in range(max_new_tokens):
+            logits, state, weights = self._step(words[:, -1], state, features, projected)
+            log_probs = self._next_word_log_probs(logits, config)
+            best = log_probs.argmax(dim=-1)
+            next_words = best.masked_fill(finished, config.pad_token_id)
+            scores += log_probs.gather(1, best.unsqueeze(1)).squeeze(1).masked_fill(finished, 0.0)
+            lengths += (~finished).float()
+            if weights is not None:
+                weights_per_step.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
+            words = torch.cat([words, next_words.unsqueeze(1)], dim=1)
+            finished |= next_words == config.eos_token_id
+            if finished.all():
+                break
+        attentions = torch.stack(weights_per_step, dim=1) if weights_per_step else None
+        return words, scores / lengths.clamp(min=1) ** config.length_penalty, attentions
+
+    def _beam_search(
+        self, features: torch.Tensor, config: GenerationConfig, max_new_tokens: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Batched beam search with length-normalised final scores, as transformers' beam search scores them.
+
+        Each step keeps the best ``num_beams`` unfinished continuations per image among the top ``2 × num_beams``;
+        a continuation ending with the end word within the top ``num_beams`` becomes a finished hypothesis scored
+        ``sum log p / length ** length_penalty``. An image is done when its worst kept hypothesis beats the best
+        live beam's normalised score.
+        """
+        batch, beams, device = features.shape[0], config.num_beams, features.device
+        features = features.repeat_interleave(beams, dim=0)
+        state, projected = self._start(features)
+        words = torch.full((batch * beams, 1), config.bos_token_id, dtype=torch.long, device=device)
+        beam_scores = torch.zeros(batch, beams, device=device)
+        beam_scores[:, 1:] = float("-inf")  # all beams start identical: expand only the first
+        beam_scores = beam_scores.view(-1)
+        history = torch.zeros(batch * beams, 0, features.shape[1], device=device) if self.attention else None
+        finished: list[list[tuple[float, torch.Tensor, torch.Tensor | None]]] = [[] for _ in range(batch)]
+        done = [False] * batch
+        for step in range(max_new_tokens):
+            logits, state, weights = self._step(words[:, -1], state, features, projected)
+            log_probs = self._next_word_log_probs(logits, config)
+            vocab = log_probs.shape[-1]
+            candidates = (beam_scores.unsqueeze(1) + log_probs).view(batch, beams * vocab)
+            top_scores, top_ids = candidates.topk(2 * beams, dim=1)
+            top_scores, top_beams, top_words = top_scores.tolist(), (top_ids // vocab).tolist(), (top_ids % vocab)
+            top_words = top_words.tolist()
+            length_norm = (step + 1) ** config.length_penalty
+            chosen_scores, chosen_rows, chosen_words = [], [], []
+            for item in range(batch):
+                kept: list[tuple[float, int, int]] = []
+                if done[item]:
+                    kept = [(0.0, item * beams, config.pad_token_id)] * beams
+                for rank in range(2 * beams):
+                    if len(kept) == beams:
+                        break
+                    score, row, word = (
+                        top_scores[item][rank],
+                        item * beams + top_beams[item][rank],
+                        top_words[item][rank],
+                    )
+                    if word != config.eos_token_id:
+                        kept.append((score, row, word))
+                    elif rank < beams:
+                        tokens = torch.cat([words[row], words.new_tensor([word])])
+                        weights_row = torch.cat([history[row], weights[row : row + 1]]) if weights is not None else None
+                        finished[item].append((score / length_norm, tokens, weights_row))
+                        finished[item].sort(key=lambda hypothesis: hypothesis[0], reverse=True)
+                        del finished[item][beams:]
+                if not done[item] and len(finished[item]) == beams:
+                    done[item] = finished[item][-1][0] >= kept[0][0] / length_norm
+                chosen_scores.extend(s for s, _, _ in kept)
+                chosen_rows.extend(r for _, r, _ in kept)
+                chosen_words.extend(w for _, _, w in kept)
+            rows = torch.tensor(chosen_rows, device=device)
+            words = torch.cat([words[rows], torch.tensor(chosen_words, device=device).unsqueeze(1)], dim=1)
+            state = (state[0][rows], state[1][rows])
+            if history is not None:
+                history = torch.cat([history[rows], weights[rows].unsqueeze(1)], dim=1)
+            beam_scores = torch.tensor(chosen_scores, device=device)
+            if all(done):
+                break
+        return self._best_hypotheses(finished, done, words, beam_scores, history, config)
+
+    @staticmethod
+    def _best_hypotheses(
+        finished: list[list[tuple[float, torch.Tensor, torch.Tensor | None]]],
+        done: list[bool],
+        words: torch.Tensor,
+        beam_scores: torch.Tensor,
+        history: torch.Tensor | None,
+        config: GenerationConfig,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        beams = config.num_beams
+        best = []
+        for item, hypotheses in enumerate(finished):
+            if not done[item]:  # ran out of length: live beams compete with what finished
+                norm = (words.shape[1] - 1) ** config.length_penalty
+                for row in range(item * beams, (item + 1) * beams):
+                    weights_row = history[row] if history is not None else None
+                    hypotheses.append((beam_scores[row].item() / norm, words[row], weights_row))
+            best.append(max(hypotheses, key=lambda hypothesis: hypothesis[0]))
+        length = max(tokens.shape[0] for _, tokens, _ in best)
+        sequences = words.new_full((len(best), length), config.pad_token_id)
+        scores = torch.tensor([score for score, _, _ in best], device=words.device)
+        attentions = None
+        if history is not None:
+            attentions = history.new_zeros(len(best), length - 1, history.shape[-1])
+        for item, (_, tokens, weights_row) in enumerate(best):
+            sequences[item, : tokens.shape[0]] = tokens
+            if attentions is not None:
+                attentions[item, : weights_row.shape[0]] = weights_row
+        return sequences, scores, attentions
+
+
+__all__ = ["CaptionGenerationOutput", "CaptionerOutput", "CaptionerPreTrainedModel", "ImageCaptioner"]

@@ -1,0 +1,104 @@
+"""The ``image-captioning`` pipeline: image(s) in, caption(s) out, optionally with each word's attention map.
+
+Self-contained on purpose: ``Pipeline.save_pretrained`` copies this file into the model folder (and lists it
+under ``custom_pipelines`` in ``config.json``), where hfnlp may not be installed, so it imports only torch,
+numpy and transformers. Importing it registers the task with transformers::
+
+    import hfnlp.models, hfnlp.pipelines.image_captioning  # noqa: F401  (in-process, with hfnlp)
+    captioner = load_captioning_pipeline("runs/caption-quickstart/model")
+
+    from transformers import pipeline  # anywhere, without hfnlp
+    captioner = pipeline("image-captioning", model="runs/caption-quickstart/model", trust_remote_code=True)
+
+    captioner("photo.jpg", num_beams=3)  # [{"generated_text": "a dog runs on the grass"}]
+
+Because a saved folder lists its pipeline under ``custom_pipelines``, transformers insists on
+``trust_remote_code=True`` for that task name unless the pipeline class is passed in, which
+:func:`load_captioning_pipeline` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForImageTextToText, Pipeline, pipeline
+from transformers.image_utils import load_image
+from transformers.pipelines import PIPELINE_REGISTRY
+
+TASK = "image-captioning"
+
+
+class ImageCaptioningPipeline(Pipeline):
+    """Caption images with an image-captioning model (hfnlp's ``ImageCaptioner``) and its word tokenizer.
+
+    Call arguments: ``num_beams``, ``max_new_tokens``, ``length_penalty`` (override the model's
+    ``generation_config.json``), ``output_attentions`` (add ``words`` and ``attention``: one map per word,
+    shape (words, height, width), over the encoder's feature grid), ``timeout`` (for image URLs).
+    """
+
+    _load_processor = False
+    _load_image_processor = True
+    _load_feature_extractor = False
+    _load_tokenizer = True
+
+    def _sanitize_parameters(
+        self,
+        num_beams: int | None = None,
+        max_new_tokens: int | None = None,
+        length_penalty: float | None = None,
+        output_attentions: bool | None = None,
+        timeout: float | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        generate = {"num_beams": num_beams, "max_new_tokens": max_new_tokens, "length_penalty": length_penalty}
+        forward = {key: value for key, value in generate.items() if value is not None}
+        postprocess = {}
+        if output_attentions is not None:
+            forward["output_attentions"] = output_attentions
+            postprocess["output_attentions"] = output_attentions
+        return ({"timeout": timeout} if timeout is not None else {}), forward, postprocess
+
+    def preprocess(self, image: Any, timeout: float | None = None) -> dict[str, torch.Tensor]:
+        image = load_image(image, timeout=timeout)
+        return self.image_processor(images=image, return_tensors="pt")
+
+    def _forward(self, model_inputs: dict[str, torch.Tensor], output_attentions: bool = False, **generate_kwargs):
+        output = self.model.generate(
+            pixel_values=model_inputs["pixel_values"],
+            output_attentions=output_attentions,
+            return_dict_in_generate=True,
+            **generate_kwargs,
+        )
+        result = {"sequences": output.sequences}
+        if output_attentions and output.attentions is not None:
+            result["attentions"] = output.attentions
+        return result
+
+    def postprocess(self, model_outputs: dict[str, torch.Tensor], output_attentions: bool = False) -> list[dict]:
+        ids = model_outputs["sequences"][0].tolist()
+        eos = self.model.generation_config.eos_token_id
+        words = ids[1 : ids.index(eos) if eos in ids else len(ids)]
+        result: dict[str, Any] = {"generated_text": self.tokenizer.decode(words, skip_special_tokens=True)}
+        if output_attentions:
+            result["words"] = self.tokenizer.convert_ids_to_tokens(words)
+            if "attentions" in model_outputs:
+                result["attention"] = model_outputs["attentions"][0][: len(words)].float().numpy()
+            else:  # the no-attention baseline looks at the whole image for every word
+                result["attention"] = np.zeros((len(words), 1, 1), dtype=np.float32)
+        return [result]
+
+
+def load_captioning_pipeline(model: str, device: int | str | None = None, **kwargs: Any) -> ImageCaptioningPipeline:
+    """An ``image-captioning`` pipeline for a saved model folder or Hub id, using this module's pipeline class
+    (so a folder whose ``config.json`` lists the custom pipeline loads without ``trust_remote_code``).
+
+    ``kwargs`` go to :func:`transformers.pipeline` (e.g. ``trust_remote_code=True`` to run the model folder's
+    own model code).
+    """
+    return pipeline(TASK, model=model, pipeline_class=ImageCaptioningPipeline, device=device, **kwargs)
+
+
+PIPELINE_REGISTRY.register_pipeline(
+    TASK, pipeline_class=ImageCaptioningPipeline, pt_model=AutoModelForImageTextToText, type="multimodal"
+)

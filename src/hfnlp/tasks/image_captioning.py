@@ -1,0 +1,412 @@
+"""Image captioning: a timm CNN encoder and an attention LSTM decoder, trained on every caption of every image.
+
+The run: validated image/caption splits → the word tokenizer (trained once, reused on resume) → the
+captioner with its pretrained encoder → (frozen encoder) feature maps computed once into a memory-mapped
+file → teacher-forced training with ``transformers.Trainer``, BLEU/CIDEr-D/ROUGE-L with beam search on the
+validation images after every evaluation → final scores on validation and test with beam search, sample
+captions, curves, and the model folder (weights, tokenizer, image processor, generation and pipeline code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import timm
+import torch
+from datasets import Dataset, DatasetDict, concatenate_datasets
+from transformers import (
+    AutoImageProcessor,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    ViTImageProcessor,
+    set_seed,
+)
+from transformers.image_utils import PILImageResampling
+
+from hfnlp.data.captions import CaptionDataConfig, all_captions, image_source, load_caption_data
+from hfnlp.data.images import load_image
+from hfnlp.errors import HfnlpError, RecipeError
+from hfnlp.metrics import load_metric
+from hfnlp.models.backbones import create_backbone
+from hfnlp.models.captioner import CaptionerConfig, ImageCaptioner
+from hfnlp.pipelines.image_captioning import TASK as PIPELINE_TASK
+from hfnlp.pipelines.image_captioning import ImageCaptioningPipeline
+from hfnlp.recipe import Recipe, TaskSpec, register_task
+from hfnlp.tokenization.captions import CaptionTokenizerConfig, train_caption_tokenizer
+from hfnlp.tokenization.text import load_saved_tokenizer, save_tokenizer
+from hfnlp.training.engine import RunFolder, RunOptions, fit, write_metrics
+from hfnlp.training.reports import plot_training_curves
+
+logger = logging.getLogger(__name__)
+TASK = "image-captioning"
+CAPTION_METRICS = ("bleu", "cider", "rouge_l")
+_SET_BY_TOKENIZER = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id")
+_RESAMPLING = {"bilinear": PILImageResampling.BILINEAR, "bicubic": PILImageResampling.BICUBIC}
+
+
+def run_image_captioning(recipe: Recipe, options: RunOptions) -> dict[str, Any]:
+    """Train, score validation and test with beam search, write reports and save the model; return ``metrics.json``."""
+    started = time.time()
+    run = RunFolder(recipe.output_dir)
+    resume_from = run.prepare(recipe, resume=options.resume)
+    set_seed(recipe.seed)
+    data = load_caption_data(recipe.data, seed=recipe.seed)
+    logger.info(
+        "images per split: %s; skipped bad rows: %s", {k: len(v) for k, v in data.splits.items()}, data.skipped_rows
+    )
+    tokenizer = caption_tokenizer_for_run(run, recipe.tokenizer, data.splits["train"])
+    model = build_captioner(recipe, tokenizer)
+    image_processor = image_processor_for_run(run, model, recipe.data.image_size)
+    images = CaptionImages(data.splits, image_processor)
+    if recipe.data.cache_features and model.encoder_is_frozen:
+        images.cache_features(model, run.path / "features", batch_size=recipe.training.per_device_eval_batch_size)
+    evaluator = CaptionEvaluator(images, data.splits, tokenizer, batch_size=recipe.training.per_device_eval_batch_size)
+    timer = EpochTimer()
+    trainer = fit(
+        recipe,
+        run,
+        model=model,
+        splits=encode_captions(data.splits, tokenizer, images.offsets),
+        resume_from=resume_from,
+        data_collator=CaptionCollator(tokenizer, images),
+        processing_class=tokenizer,
+        callbacks=[*options.callbacks, timer],
+        trainer_class=CaptioningTrainer,
+        evaluator=evaluator,
+    )
+    results = {
+        split: evaluator.evaluate(trainer.model, split) for split in ("validation", "test") if split in data.splits
+    }
+    write_samples(run.path / "samples.jsonl", results, data.splits, recipe.data.max_samples)
+    plot_training_curves(trainer.state.log_history, run.path / "curves.png")
+    save_captioner(trainer.model, tokenizer, image_processor, run.model_dir)
+    shutil.copy(run.recipe_path, run.model_dir / "recipe.yaml")
+    test_scores = results["test"][0] if "test" in results else {}
+    summary = write_metrics(run, trainer, {f"test_{k}": v for k, v in test_scores.items()}, started)
+    summary.update(
+        validation=results["validation"][0] if "validation" in results else {},
+        num_beams=trainer.model.generation_config.num_beams,
+        cached_features=images.features is not None,
+        seconds_per_epoch=round(float(np.mean(timer.durations)), 2) if timer.durations else None,
+        skipped_rows=data.skipped_rows,
+    )
+    run.metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
+
+
+def caption_tokenizer_for_run(
+    run: RunFolder, config: CaptionTokenizerConfig, train: Dataset
+) -> PreTrainedTokenizerBase:
+    """The run's caption tokenizer: loaded from the run folder if it exists (resume), else trained once and saved."""
+    if (run.tokenizer_dir / "tokenizer.json").exists():
+        logger.info("reusing the tokenizer saved in %s", run.tokenizer_dir)
+        return load_saved_tokenizer(run.tokenizer_dir, config)
+    tokenizer = train_caption_tokenizer(config, all_captions(train))
+    save_tokenizer(tokenizer, config, run.tokenizer_dir)
+    logger.info("trained a caption vocabulary of %d words", len(tokenizer))
+    return tokenizer
+
+
+def build_captioner(recipe: Recipe, tokenizer: PreTrainedTokenizerBase) -> ImageCaptioner:
+    """A new captioner sized for the tokenizer, its encoder initialised with pretrained weights if asked.
+
+    Its ``generation_config`` gets the recipe's evaluation settings (beam size, length penalty, max length).
+    """
+    if recipe.model.get("type") != "captioner":
+        raise RecipeError(f"model.type must be 'captioner' for task {TASK!r}, got {recipe.model.get('type')!r}")
+    params = {key: value for key, value in recipe.model.items() if key != "type"}
+    clashing = [key for key in _SET_BY_TOKENIZER if key in params]
+    if clashing:
+        raise RecipeError(f"model.{clashing[0]} is set from the tokenizer; remove it from the recipe")
+    config = CaptionerConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **params,
+    )
+    model = ImageCaptioner(config)
+    if config.encoder_pretrained or config.encoder_weights:
+        load_encoder_weights(model)
+    model.generation_config.update(
+        num_beams=recipe.data.num_beams,
+        length_penalty=recipe.data.length_penalty,
+        max_length=recipe.tokenizer.max_length,
+    )
+    return model
+
+
+def load_encoder_weights(model: ImageCaptioner) -> None:
+    """Copy ImageNet (or ``encoder_weights`` file) weights into the captioner's encoder, via hfnlp's backbones."""
+    config = model.config
+    backbone = create_backbone(
+        config.encoder_name, pretrained=config.encoder_pretrained, weights=config.encoder_weights
+    )
+    missing, _ = model.encoder.load_state_dict(backbone.state_dict(), strict=False)
+    if missing:
+        raise HfnlpError(f"pretrained weights for {config.encoder_name!r} lack encoder tensors: {missing[:5]}")
+    logger.info("encoder %s initialised with pretrained weights", config.encoder_name)
+
+
+def image_processor_for_run(run: RunFolder, model: ImageCaptioner, image_size: int | None) -> ViTImageProcessor:
+    """The image processor (resize, rescale, normalise) from the encoder's pretrained config (timm's
+    ``resolve_data_config``), saved next to the tokenizer and reused on resume.
+
+    A stock ``ViTImageProcessor`` is used: it resizes the whole image without cropping (a centre crop would cut
+    off objects near the border, which captions mention), and loads without any remote code.
+    """
+    if (run.tokenizer_dir / "preprocessor_config.json").exists():
+        return AutoImageProcessor.from_pretrained(run.tokenizer_dir)
+    data_config = timm.data.resolve_data_config({}, model=model.encoder)
+    height, width = (image_size, image_size) if image_size else data_config["input_size"][1:]
+    processor = ViTImageProcessor(
+        size={"height": height, "width": width},
+        image_mean=list(data_config["mean"]),
+        image_std=list(data_config["std"]),
+        resample=_RESAMPLING.get(data_config["interpolation"], PILImageResampling.BILINEAR),
+    )
+    processor.save_pretrained(run.tokenizer_dir)
+    return processor
+
+
+class CaptionImages:
+    """The images of every split behind one index (train first), given to the model as pixel values or as
+    cached encoder feature maps."""
+
+    def __init__(self, splits: DatasetDict, image_processor: ViTImageProcessor) -> None:
+        self.offsets: dict[str, int] = {}
+        parts = []
+        for split in ("train", "validation", "test"):
+            if split in splits:
+                self.offsets[split] = sum(len(part) for part in parts)
+                parts.append(splits[split].select_columns(["image"]))
+        self.table = concatenate_datasets(parts)
+        self.image_processor = image_processor
+        self.features: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def pixel_values(self, indices: Sequence[int]) -> torch.Tensor:
+        """Preprocessed images, shape (len(indices), 3, height, width)."""
+        images = [load_image(image_source(self.table[int(i)]["image"])) for i in indices]
+        return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
+
+    def model_inputs(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """``encoder_features`` from the cache when there is one, else ``pixel_values``."""
+        if self.features is not None:
+            return {"encoder_features": torch.from_numpy(np.ascontiguousarray(self.features[np.asarray(indices)]))}
+        return {"pixel_values": self.pixel_values(indices)}
+
+    def cache_features(self, model: ImageCaptioner, folder: Path, batch_size: int = 64) -> None:
+        """Compute every image's feature map once with the (frozen) encoder into a memory-mapped float16 file
+        ``folder/<key>.npy``; a finished file with the same key (encoder, preprocessing, images) is reused."""
+        key = self._cache_key(model)
+        path, finished = folder / f"{key}.npy", folder / f"{key}.json"
+        if not finished.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            started, cache = time.time(), None
+            model.eval()
+            with torch.no_grad():
+                for start in range(0, len(self), batch_size):
+                    indices = range(start, min(start + batch_size, len(self)))
+                    maps = model.encode_images(self.pixel_values(indices).to(model.device))
+                    regions = maps.flatten(2).transpose(1, 2).cpu().numpy().astype(np.float16)
+                    if cache is None:
+                        shape = (len(self), *regions.shape[1:])
+                        cache = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=shape)
+                    cache[start : start + len(indices)] = regions
+            cache.flush()
+            finished.write_text(json.dumps({"images": len(self), "shape": list(cache.shape)}))
+            logger.info("cached %s feature maps in %s (%.0f s)", cache.shape, path, time.time() - started)
+        self.features = np.load(path, mmap_mode="r")
+
+    def _cache_key(self, model: ImageCaptioner) -> str:
+        digest = hashlib.sha256()
+        settings = {k: getattr(model.config, k) for k in ("encoder_name", "encoder_out_index", "encoder_weights")}
+        settings["encoder_pretrained"] = model.config.encoder_pretrained
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        digest.update(self.image_processor.to_json_string().encode())
+        for row in self.table:
+            image = row["image"]
+            digest.update(hashlib.sha256(image["bytes"]).digest() if image.get("bytes") else image["path"].encode())
+        return digest.hexdigest()[:16]
+
+
+def encode_captions(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, offsets: dict[str, int]) -> DatasetDict:
+    """One row per caption (train on every caption): ``image_index``, ``input_ids`` and ``length``."""
+
+    def explode(captions: list[list[str]], indices: list[int], offset: int) -> dict[str, list]:
+        texts = [text for image_captions in captions for text in image_captions]
+        image_index = [offset + i for i, image_captions in zip(indices, captions, strict=True) for _ in image_captions]
+        input_ids = tokenizer(texts, truncation=True)["input_ids"]
+        return {"image_index": image_index, "input_ids": input_ids, "length": [len(ids) for ids in input_ids]}
+
+    return DatasetDict(
+        {
+            split: splits[split].map(
+                explode,
+                batched=True,
+                with_indices=True,
+                input_columns=["captions"],
+                remove_columns=splits[split].column_names,
+                fn_kwargs={"offset": offsets[split]},
+                desc=f"tokenizing {split} captions",
+            )
+            for split in ("train", "validation")
+            if split in splits
+        }
+    )
+
+
+class CaptionCollator:
+    """Pads captions (labels = ids with padding as -100) and adds the images' pixel values or cached features."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, images: CaptionImages) -> None:
+        self.tokenizer = tokenizer
+        self.images = images
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer.pad({"input_ids": [row["input_ids"] for row in rows]}, return_tensors="pt")
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        return {**batch, "labels": labels, **self.images.model_inputs([row["image_index"] for row in rows])}
+
+
+class CaptionEvaluator:
+    """Captions the images of a split with the model's generation settings and scores them against all their
+    references: BLEU-1..4, CIDEr-D and ROUGE-L from :mod:`hfnlp.metrics`."""
+
+    def __init__(
+        self, images: CaptionImages, splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, batch_size: int
+    ) -> None:
+        self.images = images
+        self.references = {split: splits[split]["captions"] for split in splits if split != "train"}
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.metrics = [load_metric(name) for name in CAPTION_METRICS]
+
+    def generate(self, model: ImageCaptioner, split: str) -> list[str]:
+        """One caption per image of ``split``, in order."""
+        offset, count = self.images.offsets[split], len(self.references[split])
+        predictions = []
+        for start in range(0, count, self.batch_size):
+            indices = range(offset + start, offset + min(start + self.batch_size, count))
+            inputs = {name: value.to(model.device) for name, value in self.images.model_inputs(indices).items()}
+            predictions.extend(self.tokenizer.batch_decode(model.generate(**inputs), skip_special_tokens=True))
+        return predictions
+
+    def evaluate(self, model: ImageCaptioner, split: str) -> tuple[dict[str, float], list[str]]:
+        """``(scores, predictions)`` for the images of ``split``."""
+        predictions = self.generate(model, split)
+        scores: dict[str, float] = {}
+        for metric in self.metrics:
+            computed = metric.compute(predictions=predictions, references=self.references[split])
+            scores.update({name: float(value) for name, value in computed.items()})
+        return scores, predictions
+
+
+class CaptioningTrainer(Trainer):
+    """``Trainer`` with caption scores in every evaluation and an optional separate encoder learning rate.
+
+    Evaluation adds ``eval_bleu_1..4``, ``eval_cider`` and ``eval_rouge_l`` (beam search on the validation
+    images) to the teacher-forced ``eval_loss``, so ``metric_for_best_model: bleu_4`` picks the best checkpoint.
+    """
+
+    def __init__(self, *args: Any, evaluator: CaptionEvaluator, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.evaluator = evaluator
+        # image_index is read by the collator, not by forward(): keep every column.
+        self.args.remove_unused_columns = False
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
+        # Per-word logits of every caption are not needed (and large): only the loss, then generated captions.
+        output = super().evaluation_loop(
+            dataloader,
+            description,
+            prediction_loss_only=True,
+            ignore_keys=ignore_keys,
+            metric_key_prefix=metric_key_prefix,
+        )
+        scores, _ = self.evaluator.evaluate(self.model, "validation")
+        output.metrics.update({f"{metric_key_prefix}_{name}": value for name, value in scores.items()})
+        return output
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        """Trainer's optimizer, with the encoder's parameters in their own groups at ``encoder_learning_rate``."""
+        model = self.model if model is None else model
+        encoder_lr = model.config.encoder_learning_rate
+        if self.optimizer is None and encoder_lr is not None and not model.encoder_is_frozen:
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+            decay = set(self.get_decay_parameter_names(model))
+            groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+            for name, parameter in model.named_parameters():
+                if parameter.requires_grad:
+                    groups.setdefault((name.startswith("encoder."), name in decay), []).append(parameter)
+            self.optimizer = optimizer_cls(
+                [
+                    {
+                        "params": parameters,
+                        "weight_decay": self.args.weight_decay if decays else 0.0,
+                        **({"lr": encoder_lr} if is_encoder else {}),
+                    }
+                    for (is_encoder, decays), parameters in groups.items()
+                ],
+                **optimizer_kwargs,
+            )
+        return super().create_optimizer(model)
+
+
+class EpochTimer(TrainerCallback):
+    """Wall time of each training epoch, evaluation excluded."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, args, state, control, **kwargs) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, args, state, control, **kwargs) -> None:
+        self.durations.append(time.perf_counter() - self._start)
+
+
+def write_samples(
+    path: Path, results: dict[str, tuple[dict[str, float], list[str]]], splits: DatasetDict, limit: int
+) -> None:
+    """Write the first ``limit`` generated captions of each scored split with their references, as JSON lines."""
+    with path.open("w", encoding="utf-8") as handle:
+        for split, (_, predictions) in results.items():
+            rows = splits[split].select(range(min(limit, len(predictions))))
+            for index, (row, prediction) in enumerate(zip(rows, predictions, strict=False)):
+                image = row["image"].get("path") or f"{split}[{index}]"
+                record = {"split": split, "image": image, "caption": prediction, "references": row["captions"]}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def save_captioner(
+    model: ImageCaptioner, tokenizer: PreTrainedTokenizerBase, image_processor: ViTImageProcessor, folder: Path
+) -> None:
+    """Save a complete model folder: weights, config (``auto_map``, ``custom_pipelines``), model and pipeline
+    code, ``generation_config.json``, tokenizer and image processor."""
+    captioner = ImageCaptioningPipeline(
+        model=model, tokenizer=tokenizer, image_processor=image_processor, task=PIPELINE_TASK, device=model.device
+    )
+    captioner.save_pretrained(folder)
+
+
+register_task(
+    TaskSpec(
+        name=TASK, data_config=CaptionDataConfig, tokenizer_config=CaptionTokenizerConfig, run=run_image_captioning
+    )
+)
