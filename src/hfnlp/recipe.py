@@ -266,6 +266,12 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise RecipeError(f"{where}: expected an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 3e-4 (no dot) as a string; users write learning rates that way.
+            try:
+                return float(value)
+            except ValueError:
+                raise RecipeError(f"{where}: expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise RecipeError(f"{where}: expected a number, got {value!r}")
         return float(value)

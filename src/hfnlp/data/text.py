@@ -8,12 +8,14 @@ train by ratio, stratified, with the recipe's seed.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import datasets
+import pandas
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from hfnlp.data.builtin import BUILTIN_TEXT_DATASETS
@@ -129,10 +131,14 @@ def read_text_file(path: str | Path, config: TextDataConfig) -> Dataset:
         raise DataError(f"{path}: expected a file for format {file_format!r}")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    _check_decodable(path, config.encoding)
+    if file_format != "parquet":
+        _check_decodable(path, config.encoding)
     builder, kwargs = _builder_for(file_format, config)
     try:
-        dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **kwargs)
+        with warnings.catch_warnings():
+            # pandas only warns when a row has more fields than the header, then drops or shifts data.
+            warnings.simplefilter("error", pandas.errors.ParserWarning)
+            dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **kwargs)
     except Exception as error:  # pandas/pyarrow parse errors carry the line; keep their message
         raise DataError(f"{path}: cannot be read as {file_format}: {_root_cause(error)}") from error
     if file_format == "text":
@@ -152,7 +158,7 @@ def _detect_format(path: Path) -> str:
 def _builder_for(file_format: str, config: TextDataConfig) -> tuple[str, dict[str, Any]]:
     encoding = "utf-8-sig" if config.encoding.lower().replace("_", "-") == "utf-8" else config.encoding
     if file_format in ("csv", "tsv"):
-        kwargs: dict[str, Any] = {"encoding": encoding}
+        kwargs: dict[str, Any] = {"encoding": encoding, "index_col": False}
         if file_format == "tsv":
             # Titles and reviews contain quote characters: a TSV is never quoted.
             kwargs.update(sep="\t", quoting=3)
@@ -262,7 +268,10 @@ def validate_text_split(
         labels.append(label if isinstance(label, int) else label_ids[str(label)])
     if problems and config.bad_rows == "error":
         shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise DataError(f"{split} split: {len(problems)} bad row(s): {shown} (set data.bad_rows: skip to drop them)")
+        raise DataError(
+            f"{split} split: {len(problems)} bad row(s): {shown} "
+            "(bad_rows=skip drops them: data.bad_rows in a recipe, --bad-rows on the command line)"
+        )
     if problems:
         logger.warning("%s split: skipped %d bad row(s), e.g. %s", split, len(problems), problems[0])
     features = datasets.Features({"text": datasets.Value("string"), "label": ClassLabel(names=list(label_names))})

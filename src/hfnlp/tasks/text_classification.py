@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from typing import Any
 
@@ -19,7 +18,7 @@ from hfnlp.models.initialization import initialize_weights
 from hfnlp.recipe import Recipe, TaskSpec, register_task
 from hfnlp.tokenization.text import TextTokenizerConfig, load_saved_tokenizer, save_tokenizer, train_tokenizer
 from hfnlp.tokenization.vectors import load_pretrained_vectors
-from hfnlp.training.engine import RunFolder, RunOptions, fit, write_metrics
+from hfnlp.training.engine import RunFolder, RunOptions, fit, save_final_model, write_metrics
 from hfnlp.training.reports import (
     classification_metrics,
     classification_scores,
@@ -58,8 +57,7 @@ def run_text_classification(recipe: Recipe, options: RunOptions) -> dict[str, An
     scores = classification_scores(np.argmax(test.predictions, axis=-1), test.label_ids, data.label_names)
     write_classification_report(run.path, scores, data.label_names)
     plot_training_curves(trainer.state.log_history, run.path / "curves.png")
-    trainer.save_model(str(run.model_dir))
-    shutil.copy(run.recipe_path, run.model_dir / "recipe.yaml")
+    save_final_model(trainer, run)
     summary = write_metrics(run, trainer, test.metrics, started)
     summary["skipped_rows"] = data.skipped_rows
     return summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,17 @@ def fit(
     )
     trainer.train(resume_from_checkpoint=resume_from)
     return trainer
+
+
+def save_final_model(trainer: Trainer, run: RunFolder) -> Path:
+    """Save the (best) model with its processor and the resolved recipe as a shareable folder.
+
+    Trainer also writes ``training_args.bin``, a pickle: it stays out of a folder meant for others to load.
+    """
+    trainer.save_model(str(run.model_dir))
+    (run.model_dir / "training_args.bin").unlink(missing_ok=True)
+    shutil.copy(run.recipe_path, run.model_dir / "recipe.yaml")
+    return run.model_dir
 
 
 def environment_summary() -> dict[str, Any]:

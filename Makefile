@@ -1,0 +1,23 @@
+# Set-up is part of each target: a fresh clone needs only `make quickstart` or `make test`.
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: quickstart test lint
+
+$(STAMP): pyproject.toml
+	python3 -m pip install --quiet uv
+	uv venv --allow-existing --python python3 $(VENV)
+	uv pip install --python $(BIN)/python -e '.[dev]'
+	touch $(STAMP)
+
+quickstart: $(STAMP)
+	$(BIN)/hfnlp train recipes/quickstart.yaml --set output_dir=runs/quickstart-$(shell date +%Y%m%d-%H%M%S)
+
+# pytest exits 5 when it collects no test (e.g. a -k filter matching nothing): say so, and don't fail on it.
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q --timeout 900 $(PYTEST_ARGS); \
+	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts && $(BIN)/ruff format --check src tests scripts

