@@ -1,0 +1,13 @@
+"""FastText-style classifier: averaged token and hashed n-gram embeddings, optional hidden layer."""
+
+from hfnlp.models.fasttext.configuration_fasttext import FastTextConfig
+from hfnlp.models.fasttext.modeling_fasttext import FastTextForSequenceClassification
+from hfnlp.models.registry import ModelFamily
+
+FAMILY = ModelFamily(
+    name="fasttext",
+    config_class=FastTextConfig,
+    auto_classes={"AutoModelForSequenceClassification": FastTextForSequenceClassification},
+)
+
+__all__ = ["FAMILY", "FastTextConfig", "FastTextForSequenceClassification"]

@@ -1,0 +1,160 @@
+"""TextRNN for sequence classification: embeddings, a (bi)RNN/GRU/LSTM encoder, pooling, linear head.
+
+Self-contained on purpose: transformers copies this file and ``configuration_text_rnn.py`` next to the weights
+for ``trust_remote_code`` loading, where hfnlp is not installed, so it imports only torch and transformers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .configuration_text_rnn import TextRNNConfig
+
+_RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class TextRNNPreTrainedModel(PreTrainedModel):
+    """Weight initialization and loading glue shared by TextRNN models."""
+
+    config_class = TextRNNConfig
+    base_model_prefix = "text_rnn"
+    main_input_name = "input_ids"
+    # forward() takes **kwargs only to ignore extra tokenizer outputs; without this the Trainer would pass
+    # num_items_in_batch and skip dividing the (mean) loss by the gradient accumulation steps.
+    accepts_loss_kwargs = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # PyTorch's own defaults, so that initializer="default" means exactly that; transformers guards the
+        # torch.nn.init calls behind reset_parameters() so weights loaded by from_pretrained are left alone.
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+
+
+class AdditiveAttentionPooling(nn.Module):
+    """Additive attention over time: ``score_t = v . tanh(W h_t + b)``, softmax over real positions."""
+
+    def __init__(self, input_size: int, attention_size: int) -> None:
+        super().__init__()
+        self.projection = nn.Linear(input_size, attention_size)
+        self.context = nn.Linear(attention_size, 1, bias=False)
+
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pool ``hidden_states`` (batch, time, size) to (batch, size); positions where ``mask`` is False get
+        zero weight."""
+        scores = self.context(torch.tanh(self.projection(hidden_states))).squeeze(-1)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        return torch.bmm(weights.unsqueeze(1), hidden_states).squeeze(1)
+
+
+class TextRNNForSequenceClassification(TextRNNPreTrainedModel):
+    """TextRNN classifier. Expects right-padded ``input_ids``; padding never enters the recurrence or the
+    pooling."""
+
+    def __init__(self, config: TextRNNConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.embedding = nn.Embedding(
+            num_embeddings=config.vocab_size,
+            embedding_dim=config.embedding_dim,
+            padding_idx=config.pad_token_id,
+        )
+        self.rnn = _RNN_CLASSES[config.cell](
+            input_size=config.embedding_dim,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            batch_first=True,
+            # torch warns about (and ignores) inter-layer dropout on a single layer
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.num_directions = 2 if config.bidirectional else 1
+        output_size = config.hidden_size * self.num_directions
+        attention = config.pooling == "attention"
+        self.attention = AdditiveAttentionPooling(output_size, config.attention_size) if attention else None
+        pooled_size = 2 * output_size if config.pooling == "first_last" else output_size
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(pooled_size, config.num_labels)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token embedding matrix (where pretrained word vectors go)."""
+        return self.embedding
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        """Replace the token embedding module; ``config.freeze_embeddings`` applies to the new one too."""
+        self.embedding = value
+        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
+
+    def tie_weights(self, *args, **kwargs) -> None:
+        """Nothing to tie; re-applies ``config.freeze_embeddings``.
+
+        ``from_pretrained`` replaces every parameter with a new, trainable one and then calls this method,
+        which ``post_init`` calls as well, so this is the one place that keeps frozen embeddings frozen.
+        """
+        super().tie_weights(*args, **kwargs)
+        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        """Classify a batch of right-padded token sequences.
+
+        Args:
+            input_ids: Token ids, shape (batch, time).
+            attention_mask: 1 for real tokens, 0 for padding; derived from ``pad_token_id`` when omitted.
+            labels: Class indices, shape (batch,); when given, the cross-entropy loss is returned too.
+            **kwargs: Ignored (e.g. ``token_type_ids`` from a BERT-style tokenizer).
+
+        Returns:
+            ``SequenceClassifierOutput`` with ``logits`` (batch, num_labels), and ``loss`` when ``labels``
+            is given.
+        """
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        # A row of padding only still needs one step: pack_padded_sequence rejects zero lengths.
+        lengths = attention_mask.sum(dim=1).clamp(min=1)
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        mask = positions.unsqueeze(0) < lengths.unsqueeze(1)
+
+        embeddings = self.embedding(input_ids)
+        packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_outputs, final_state = self.rnn(packed)
+        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=input_ids.shape[1])
+        pooled = self._pool(outputs, final_state, mask, lengths)
+
+        logits = self.classifier(self.dropout(pooled))
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def _pool(
+        self,
+        outputs: torch.Tensor,
+        final_state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor,
+        lengths: torch.Tensor,
+    ) -> torch.Tensor:
+        pooling = self.config.pooling
+        if pooling == "last":
+            hidden = final_state[0] if isinstance(final_state, tuple) else final_state
+            # h_n is (layers * directions, batch, hidden); the top layer's directions are its last entries.
+            return hidden[-self.num_directions :].transpose(0, 1).reshape(outputs.shape[0], -1)
+        if pooling == "first_last":
+            last = outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths - 1]
+            return torch.cat([outputs[:, 0], last], dim=-1)
+        if pooling == "mean":
+            # pad_packed_sequence fills padded positions with zeros, so a plain sum only counts real ones.
+            return outputs.sum(dim=1) / lengths.unsqueeze(1).to(outputs.dtype)
+        if pooling == "max":
+            return outputs.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+        return self.attention(outputs, mask)
+
+
+__all__ = ["TextRNNForSequenceClassification", "TextRNNPreTrainedModel"]
