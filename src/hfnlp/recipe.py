@@ -189,14 +189,20 @@ def validate_model_section(section: Any) -> dict[str, Any]:
 
 
 def _config_parameters(config_cls: type) -> set[str]:
+    # transformers 5 configs are dataclasses whose generated __init__ also takes every base field (dtype,
+    # architectures, ...): a recipe may set only what the hfnlp family itself declares.
     names = set()
     for cls in config_cls.__mro__:
-        if cls.__module__.startswith("hfnlp"):
-            names |= {
+        if not cls.__module__.startswith("hfnlp"):
+            continue
+        own = set(cls.__dict__.get("__annotations__", {}))
+        if not own and "__init__" in cls.__dict__:
+            own = {
                 name
                 for name, parameter in inspect.signature(cls.__init__).parameters.items()
                 if name != "self" and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
             }
+        names |= own
     return names | {"id2label", "label2id", "num_labels"}
 
 

@@ -11,6 +11,7 @@ from transformers import Pipeline, pipeline
 
 import hfnlp.models  # noqa: F401  (registers hfnlp's families with the Auto classes)
 from hfnlp.errors import HfnlpError
+from hfnlp.tokenization.text import load_saved_tokenizer
 
 
 def load_text_classifier(model: str | Path, trust_remote_code: bool = False) -> Pipeline:
@@ -26,6 +27,7 @@ def load_text_classifier(model: str | Path, trust_remote_code: bool = False) -> 
     return pipeline(
         "text-classification",
         model=str(path),
+        tokenizer=None if trust_remote_code else load_saved_tokenizer(path),
         trust_remote_code=trust_remote_code,
         device=0 if torch.cuda.is_available() else -1,
     )

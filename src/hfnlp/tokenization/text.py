@@ -18,6 +18,7 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, tr
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from hfnlp.errors import DataError, RecipeError
+from hfnlp.tokenization.tokenization_jieba import JiebaTokenizerFast, jieba_pre_tokenizer
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 SETTINGS_FILE = "hfnlp_tokenizer.json"
@@ -61,15 +62,17 @@ def train_tokenizer(
     config: TextTokenizerConfig, texts: Iterable[str], num_texts: int | None = None
 ) -> PreTrainedTokenizerFast:
     """Train a tokenizer on ``texts`` (the train split only) and wrap it for transformers."""
-    if config.level == "jieba":
-        from hfnlp.tokenization.jieba_tokenizer import train_jieba_tokenizer
-
-        return train_jieba_tokenizer(config, texts, num_texts)
     tokenizer = Tokenizer(_model_for(config.level))
     tokenizer.normalizer = text_normalizer(config)
-    tokenizer.pre_tokenizer = _pre_tokenizer_for(config)
+    tokenizer.pre_tokenizer = jieba_pre_tokenizer() if config.level == "jieba" else _pre_tokenizer_for(config)
     tokenizer.train_from_iterator(texts, _trainer_for(config), length=num_texts)
-    return wrap_tokenizer(tokenizer, config.max_length)
+    if config.level != "jieba":
+        return wrap_tokenizer(tokenizer, config.max_length)
+    # transformers deep-copies the tokenizer, which a Python pre-tokenizer cannot survive; the class re-attaches it.
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    wrapped = wrap_tokenizer(tokenizer, config.max_length, cls=JiebaTokenizerFast)
+    wrapped.backend_tokenizer.pre_tokenizer = jieba_pre_tokenizer()
+    return wrapped
 
 
 def wrap_tokenizer(
@@ -153,7 +156,11 @@ def load_saved_tokenizer(folder: str | Path, config: TextTokenizerConfig | None 
                 f"{folder} holds a tokenizer trained with other settings ({', '.join(changed)} differ); "
                 "a model only works with the vocabulary it was trained on: use a new output_dir to retrain"
             )
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    if tokenizer_config.get("tokenizer_class") == JiebaTokenizerFast.__name__:
+        tokenizer = JiebaTokenizerFast.from_pretrained(folder)  # hfnlp's own class: no remote code needed
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
     if config is not None:
         tokenizer.model_max_length = config.max_length
     return tokenizer

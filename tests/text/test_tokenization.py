@@ -1,0 +1,58 @@
+"""Tokenizers: every level trains, saves and reloads to the same ids, also without hfnlp for jieba."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hfnlp.tokenization.text import TextTokenizerConfig, load_saved_tokenizer, save_tokenizer, train_tokenizer
+
+TEXTS = [
+    "外卖送餐很快，味道不错！",
+    "送餐太慢了，难吃。",
+    "This movie was <br />GREAT, really great.",
+    "I didn't like it: boring & slow...",
+] * 5
+
+
+@pytest.mark.parametrize("level", ["char", "word", "jieba", "bpe", "wordpiece"])
+def test_every_level_round_trips_through_save_and_load(tmp_path, level):
+    config = TextTokenizerConfig(level=level, max_length=12, vocab_size=200)
+    tokenizer = train_tokenizer(config, TEXTS, num_texts=len(TEXTS))
+    save_tokenizer(tokenizer, config, tmp_path)
+    loaded = load_saved_tokenizer(tmp_path, config)
+    for text in TEXTS[:4] + ["未见过的字 unseen words"]:
+        assert loaded(text, truncation=True)["input_ids"] == tokenizer(text, truncation=True)["input_ids"]
+        assert len(loaded(text, truncation=True)["input_ids"]) <= 12
+    assert loaded.pad_token_id == 0 and loaded.unk_token == "[UNK]"
+
+
+def test_levels_split_as_documented():
+    def tokens(level: str, text: str, **kwargs) -> list[str]:
+        tokenizer = train_tokenizer(TextTokenizerConfig(level=level, **kwargs), TEXTS)
+        return tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+
+    assert tokens("char", "送餐 很快") == ["送", "餐", "很", "快"]
+    assert tokens("word", "This movie was <br />GREAT.") == ["this", "movie", "was", "great", "."]
+    assert tokens("word", "GREAT, really.", punctuation="drop") == ["great", "really"]
+    assert tokens("jieba", "外卖送餐很快") == ["外卖", "送餐", "很快"]
+
+
+def test_jieba_tokenizer_loads_without_hfnlp(tmp_path):
+    config = TextTokenizerConfig(level="jieba")
+    save_tokenizer(train_tokenizer(config, TEXTS), config, tmp_path)
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "hfnlp":
+            raise ImportError("hfnlp is not installed here")
+sys.meta_path.insert(0, Block())
+from transformers import AutoTokenizer
+tokenizer = AutoTokenizer.from_pretrained({str(tmp_path)!r}, trust_remote_code=True)
+print(tokenizer.convert_ids_to_tokens(tokenizer("外卖送餐很快")["input_ids"]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['外卖', '送餐', '很快']"
