@@ -48,7 +48,7 @@ class TrainingConfig:
     metric_for_best_model: str = "accuracy"
     early_stopping_patience: int | None = None
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
-    group_by_length: bool = True
+    group_by_length: bool = False
     logging_steps: int = 50
     dataloader_num_workers: int = 0
     torch_compile: bool = False
