@@ -21,6 +21,7 @@ import torch
 import transformers
 from datasets import DatasetDict
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import get_last_checkpoint
 
 from hfnlp.errors import HfnlpError, RecipeError
@@ -64,7 +65,7 @@ class RunFolder:
 
         A folder that already holds checkpoints or a finished model is never overwritten silently.
         """
-        checkpoint = get_last_checkpoint(str(self.path)) if self.path.is_dir() else None
+        checkpoint = last_complete_checkpoint(self.path) if self.path.is_dir() else None
         if not resume and (checkpoint or self.model_dir.exists()):
             raise HfnlpError(
                 f"{self.path} already holds a run ({'checkpoints' if checkpoint else 'a final model'}); "
@@ -75,6 +76,25 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         recipe.save(self.recipe_path)
         return checkpoint
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint that was completely written, or ``None``.
+
+    Trainer writes ``trainer_state.json`` last, so a checkpoint whose state file is missing or cut short was
+    interrupted (a crash or kill while saving); it is moved aside as ``checkpoint-N.incomplete`` so neither
+    resume nor checkpoint rotation ever picks it.
+    """
+    while (candidate := get_last_checkpoint(str(folder))) is not None:
+        try:
+            json.loads((Path(candidate) / TRAINER_STATE_NAME).read_text())
+            return candidate
+        except (OSError, ValueError):
+            aside = Path(f"{candidate}.incomplete")
+            shutil.rmtree(aside, ignore_errors=True)
+            Path(candidate).rename(aside)
+            logger.warning("ignoring %s: it was not completely written (moved to %s)", candidate, aside.name)
+    return None
 
 
 def resolve_precision(mixed_precision: str) -> tuple[bool, bool]:

