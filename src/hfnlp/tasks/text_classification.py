@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from datasets import DatasetDict
 from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
@@ -35,11 +36,14 @@ def run_text_classification(recipe: Recipe, options: RunOptions) -> dict[str, An
     """Train, evaluate on the test split, write reports and save the final model; return ``metrics.json``."""
     started = time.time()
     run = RunFolder(recipe.output_dir)
-    resume_from = run.prepare(recipe, resume=options.resume)
-    set_seed(recipe.seed)
-    data = load_text_classification(recipe.data, seed=recipe.seed)
+    # Under `accelerate launch` the main process prepares the folder and trains the tokenizer; the others wait,
+    # then find and reuse what it wrote.
+    with PartialState().main_process_first():
+        resume_from = run.prepare(recipe, resume=options.resume)
+        set_seed(recipe.seed)
+        data = load_text_classification(recipe.data, seed=recipe.seed)
+        tokenizer = tokenizer_for_run(run, recipe.tokenizer, data.splits["train"]["text"])
     logger.info("splits: %s; skipped bad rows: %s", {k: len(v) for k, v in data.splits.items()}, data.skipped_rows)
-    tokenizer = tokenizer_for_run(run, recipe.tokenizer, data.splits["train"]["text"])
     encoded = encode_splits(data.splits, tokenizer, recipe.tokenizer.max_length)
     model = build_text_model(recipe, tokenizer, data.label_names)
     trainer = fit(
@@ -53,10 +57,11 @@ def run_text_classification(recipe: Recipe, options: RunOptions) -> dict[str, An
         compute_metrics=classification_metrics(len(data.label_names)),
         callbacks=options.callbacks,
     )
-    test = trainer.predict(encoded["test"], metric_key_prefix="test")
-    scores = classification_scores(np.argmax(test.predictions, axis=-1), test.label_ids, data.label_names)
-    write_classification_report(run.path, scores, data.label_names)
-    plot_training_curves(trainer.state.log_history, run.path / "curves.png")
+    test = trainer.predict(encoded["test"], metric_key_prefix="test")  # gathered from every process
+    if trainer.is_world_process_zero():
+        scores = classification_scores(np.argmax(test.predictions, axis=-1), test.label_ids, data.label_names)
+        write_classification_report(run.path, scores, data.label_names)
+        plot_training_curves(trainer.state.log_history, run.path / "curves.png")
     save_final_model(trainer, run)
     summary = write_metrics(run, trainer, test.metrics, started)
     summary["skipped_rows"] = data.skipped_rows

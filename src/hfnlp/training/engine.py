@@ -194,9 +194,10 @@ def save_final_model(trainer: Trainer, run: RunFolder) -> Path:
 
     Trainer also writes ``training_args.bin``, a pickle: it stays out of a folder meant for others to load.
     """
-    trainer.save_model(str(run.model_dir))
-    (run.model_dir / "training_args.bin").unlink(missing_ok=True)
-    shutil.copy(run.recipe_path, run.model_dir / "recipe.yaml")
+    trainer.save_model(str(run.model_dir))  # writes on the main process only
+    if trainer.is_world_process_zero():
+        (run.model_dir / "training_args.bin").unlink(missing_ok=True)
+        shutil.copy(run.recipe_path, run.model_dir / "recipe.yaml")
     return run.model_dir
 
 
@@ -228,7 +229,8 @@ def write_metrics(run: RunFolder, trainer: Trainer, test_metrics: dict[str, floa
         "peak_memory_mb": peak_memory_mb(),
         "environment": environment_summary(),
     }
-    run.metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    if trainer.is_world_process_zero():
+        run.metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
 
 
