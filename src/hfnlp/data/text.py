@@ -7,6 +7,7 @@ train by ratio, stratified, with the recipe's seed.
 
 from __future__ import annotations
 
+import csv
 import logging
 import warnings
 from collections.abc import Sequence
@@ -67,6 +68,12 @@ class TextDataConfig:
             raise DataError(f"data: give exactly one of builtin, hub or train_file (got {sources or 'none'})")
         if self.label_names and self.label_file:
             raise DataError("data: give label_names or label_file, not both")
+        files = [(name, getattr(self, name)) for name in ("train_file", "validation_file", "test_file")]
+        given = [(name, Path(path).resolve()) for name, path in files if path]
+        for i, (name, path) in enumerate(given):
+            for other, other_path in given[:i]:
+                if path == other_path:
+                    raise DataError(f"data.{name} and data.{other} are the same file ({path}): splits must not overlap")
 
 
 @dataclass
@@ -133,7 +140,7 @@ def read_text_file(path: str | Path, config: TextDataConfig) -> Dataset:
         raise DataError(f"{path}: the file is empty")
     if file_format != "parquet":
         _check_decodable(path, config.encoding)
-    builder, kwargs = _builder_for(file_format, config)
+    builder, kwargs = _builder_for(file_format, config, path)
     try:
         with warnings.catch_warnings():
             # pandas only warns when a row has more fields than the header, then drops or shifts data.
@@ -155,21 +162,32 @@ def _detect_format(path: Path) -> str:
     return file_format
 
 
-def _builder_for(file_format: str, config: TextDataConfig) -> tuple[str, dict[str, Any]]:
+def _builder_for(file_format: str, config: TextDataConfig, path: Path) -> tuple[str, dict[str, Any]]:
     encoding = "utf-8-sig" if config.encoding.lower().replace("_", "-") == "utf-8" else config.encoding
     if file_format in ("csv", "tsv"):
-        kwargs: dict[str, Any] = {"encoding": encoding, "index_col": False}
+        # Every column is read as text: no guessing turns "007" into 7, "0" into an int or "NA" into a gap.
+        kwargs: dict[str, Any] = {"encoding": encoding, "index_col": False, "keep_default_na": False}
         if file_format == "tsv":
             # Titles and reviews contain quote characters: a TSV is never quoted.
             kwargs.update(sep="\t", quoting=3)
+        columns = config.column_names or _csv_header(path, encoding, kwargs.get("sep", ","))
         if config.column_names:
             kwargs.update(column_names=config.column_names)
+        kwargs["features"] = datasets.Features({name: datasets.Value("string") for name in columns})
         return "csv", kwargs
     if file_format in ("json", "jsonl"):
         return "json", {"encoding": encoding}
     if file_format == "text":
         return "text", {"encoding": encoding}
     return "parquet", {}
+
+
+def _csv_header(path: Path, encoding: str, separator: str) -> list[str]:
+    with path.open(encoding=encoding, newline="") as handle:
+        header = next(csv.reader(handle, delimiter=separator), [])
+    if len(set(header)) != len(header) or not all(header):
+        raise DataError(f"{path}: the header {header} has empty or repeated column names")
+    return header
 
 
 def _check_decodable(path: Path, encoding: str) -> None:
@@ -233,9 +251,9 @@ def _resolve_label_names(config: TextDataConfig, raw: dict[str, Dataset]) -> lis
         return list(feature.names)
     if config.label_column not in train.column_names:
         return []  # validate_text_split reports the missing column with the file's columns
-    values = {value for value in train[config.label_column] if value is not None}
-    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return [str(i) for i in range(max(values) + 1)]
+    values = {value for value in train[config.label_column] if value not in (None, "")}
+    if values and all(_as_label_id(v) is not None for v in values):
+        return [str(i) for i in range(max(_as_label_id(v) for v in values) + 1)]
     return sorted(str(v) for v in values)
 
 
@@ -260,12 +278,13 @@ def validate_text_split(
         raw_labels = [label_feature.int2str(v) if v is not None and v >= 0 else None for v in raw_labels]
     problems, keep, labels = [], [], []
     for row, (text, label) in enumerate(zip(texts, raw_labels, strict=True)):
-        problem = _text_problem(text) or _label_problem(label, label_ids, label_names)
+        label_id = _label_id(label, label_ids, len(label_names))
+        problem = _text_problem(text) or (_label_problem(label, label_names) if label_id is None else None)
         if problem:
             problems.append(f"row {row + 1}: {problem}")
             continue
         keep.append(row)
-        labels.append(label if isinstance(label, int) else label_ids[str(label)])
+        labels.append(label_id)
     if problems and config.bad_rows == "error":
         shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
         raise DataError(
@@ -291,16 +310,32 @@ def _text_problem(text: Any) -> str | None:
     return None
 
 
-def _label_problem(label: Any, label_ids: dict[str, int], label_names: Sequence[str]) -> str | None:
-    if label is None:
-        return "label is missing"
-    if isinstance(label, bool | float):
-        return f"label {label!r} is not an integer id or a label name"
+def _as_label_id(label: Any) -> int | None:
+    """``label`` as an integer id if it is one (an int, or a decimal integer written as text)."""
+    if isinstance(label, bool):
+        return None
     if isinstance(label, int):
-        return None if 0 <= label < len(label_names) else f"label id {label} outside 0..{len(label_names) - 1}"
-    if str(label) not in label_ids:
-        return f"unknown label {label!r} (labels: {', '.join(label_names)})"
+        return label
+    if isinstance(label, str) and label.strip().isdecimal():
+        return int(label)
     return None
+
+
+def _label_id(label: Any, label_ids: dict[str, int], num_labels: int) -> int | None:
+    if isinstance(label, str) and label.strip() in label_ids:
+        return label_ids[label.strip()]
+    label_id = _as_label_id(label)
+    return label_id if label_id is not None and 0 <= label_id < num_labels else None
+
+
+def _label_problem(label: Any, label_names: Sequence[str]) -> str:
+    if label is None or label == "":
+        return "label is missing"
+    if isinstance(label, int | float) and not isinstance(label, bool):
+        if _as_label_id(label) is not None:
+            return f"label id {label} outside 0..{len(label_names) - 1}"
+        return f"label {label!r} is not an integer id or a label name"
+    return f"unknown label {label!r} (labels: {', '.join(label_names)})"
 
 
 def _root_cause(error: BaseException) -> str:
