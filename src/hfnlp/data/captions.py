@@ -23,11 +23,12 @@ from typing import Any, Literal
 
 import datasets
 from datasets import Dataset, DatasetDict
+from PIL import Image as PILImage
 
 from hfnlp.data.images import load_image
 from hfnlp.data.splits import SPLIT_ALIASES, carve_missing_splits
 from hfnlp.data.synthetic_scenes import CAPTION_FEATURES, synthetic_scenes
-from hfnlp.errors import DataError, HfnlpError
+from hfnlp.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -341,8 +342,8 @@ def validate_caption_split(dataset: Dataset, split: str, problems: _Problems) ->
             bad.append(f"{name}: no caption")
             continue
         try:
-            load_image(image_source(image))
-        except HfnlpError as error:
+            open_image(image_source(image), name)
+        except DataError as error:
             bad.append(str(error))
             continue
         keep.append(row)
@@ -352,6 +353,16 @@ def validate_caption_split(dataset: Dataset, split: str, problems: _Problems) ->
         raise DataError(f"{split} split: no usable images")
     clean = dataset.select(keep).remove_columns("captions").add_column("captions", captions)
     return clean.cast(CAPTION_FEATURES)
+
+
+def open_image(source: str | Path | bytes, name: str | None = None) -> PILImage.Image:
+    """:func:`~hfnlp.data.images.load_image`, with an ``OSError`` that PIL raises for a file cut inside its
+    header turned into the same clear :class:`DataError` as other broken images."""
+    try:
+        return load_image(source)
+    except OSError as error:
+        label = name or ("<image>" if isinstance(source, bytes) else str(source))
+        raise DataError(f"{label}: broken or truncated image ({error})") from error
 
 
 def image_source(image: dict[str, Any]) -> str | bytes:

@@ -32,8 +32,7 @@ from transformers import (
 )
 from transformers.image_utils import PILImageResampling
 
-from hfnlp.data.captions import CaptionDataConfig, all_captions, image_source, load_caption_data
-from hfnlp.data.images import load_image
+from hfnlp.data.captions import CaptionDataConfig, all_captions, image_source, load_caption_data, open_image
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.metrics import load_metric
 from hfnlp.models.backbones import create_backbone
@@ -198,7 +197,7 @@ class CaptionImages:
 
     def pixel_values(self, indices: Sequence[int]) -> torch.Tensor:
         """Preprocessed images, shape (len(indices), 3, height, width)."""
-        images = [load_image(image_source(self.table[int(i)]["image"])) for i in indices]
+        images = [open_image(image_source(self.table[int(i)]["image"])) for i in indices]
         return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
 
     def model_inputs(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
