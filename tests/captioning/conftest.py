@@ -46,7 +46,7 @@ def synthetic_recipe(output_dir: str, **data) -> dict:
         "output_dir": output_dir,
         "data": {
             "builtin": "synthetic_scenes",
-            "builtin_size": 800,
+            "builtin_size": 600,
             "image_size": 64,
             "validation_ratio": 0.1,
             "test_ratio": 0.15,

@@ -67,7 +67,7 @@ def run_image_captioning(recipe: Recipe, options: RunOptions) -> dict[str, Any]:
     image_processor = image_processor_for_run(run, model, recipe.data.image_size)
     images = CaptionImages(data.splits, image_processor)
     if recipe.data.cache_features and model.encoder_is_frozen:
-        images.cache_features(model, run.path / "features", batch_size=recipe.training.per_device_eval_batch_size)
+        images.cache_features(model, run.path / "features")
     evaluator = CaptionEvaluator(images, data.splits, tokenizer, batch_size=recipe.training.per_device_eval_batch_size)
     timer = EpochTimer()
     trainer = fit(
@@ -206,7 +206,7 @@ class CaptionImages:
             return {"encoder_features": torch.from_numpy(np.ascontiguousarray(self.features[np.asarray(indices)]))}
         return {"pixel_values": self.pixel_values(indices)}
 
-    def cache_features(self, model: ImageCaptioner, folder: Path, batch_size: int = 64) -> None:
+    def cache_features(self, model: ImageCaptioner, folder: Path, batch_size: int = 32) -> None:
         """Compute every image's feature map once with the (frozen) encoder into a memory-mapped float16 file
         ``folder/<key>.npy``; a finished file with the same key (encoder, preprocessing, images) is reused."""
         key = self._cache_key(model)
