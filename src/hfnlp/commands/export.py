@@ -1,0 +1,30 @@
+"""``hfnlp export RUN [--checkpoint N] [--onnx] [--output DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="build a run's complete model folder (model card included), from its final model or a checkpoint"
+    )
+    parser.add_argument("run", help="run folder (the output_dir of hfnlp train)")
+    parser.add_argument(
+        "--checkpoint", type=int, metavar="N", help="build the folder from checkpoint-N (default: the final model/)"
+    )
+    parser.add_argument(
+        "--onnx", action="store_true", help="also write onnx/model.onnx, checked against PyTorch (text classifiers)"
+    )
+    parser.add_argument(
+        "--output", help="where to build the folder (default: RUN/model, or RUN/export/checkpoint-N with --checkpoint)"
+    )
+    parser.set_defaults(handler=export)
+
+
+def export(args: argparse.Namespace) -> int:
+    from hfnlp.hub import export_model_folder
+
+    folder = export_model_folder(args.run, checkpoint=args.checkpoint, output=args.output, onnx=args.onnx)
+    print(f"model folder: {folder}")
+    return 0

@@ -1,0 +1,376 @@
+"""Model cards: ``README.md`` of a model folder, rendered from the task's template in ``hub/model_cards/``.
+
+A card is built from what a run wrote (``recipe.yaml``, ``metrics.json``, reports, sample captions, the
+model folder's config) plus a few real usage examples drawn from the run's own test split. The front matter is
+Hub metadata from :class:`huggingface_hub.ModelCardData` (``model-index`` with the measured values); the body
+comes from a Jinja template rendered with ``StrictUndefined``, so a value that is missing is an error, never an
+empty gap. A rendered card that still holds a placeholder is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from safetensors import safe_open
+
+import hfnlp
+from hfnlp.errors import HfnlpError
+from hfnlp.recipe import Recipe, load_recipe
+
+TEMPLATES_DIR = Path(__file__).parent / "model_cards"
+EXAMPLE_IMAGE = "example.png"
+NUM_EXAMPLES = 3
+MAX_EXAMPLE_CHARS = 300  # long reviews (IMDb) are cut so that the snippet stays readable
+MAX_SAMPLE_CAPTIONS = 5
+
+# Hub pipeline tag of each hfnlp task (the Hub calls captioning "image-to-text").
+PIPELINE_TAGS = {
+    "text-classification": "text-classification",
+    "image-captioning": "image-to-text",
+    "image-classification": "image-classification",
+}
+# metrics.json key -> (Hub metric id, display name, metric args)
+_METRICS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    "accuracy": ("accuracy", "Accuracy", None),
+    "macro_f1": ("f1", "Macro F1", {"average": "macro"}),
+    "macro_precision": ("precision", "Macro precision", {"average": "macro"}),
+    "macro_recall": ("recall", "Macro recall", {"average": "macro"}),
+    "weighted_f1": ("f1", "Weighted F1", {"average": "weighted"}),
+    **{f"bleu_{n}": ("bleu", f"BLEU-{n}", {"max_order": n}) for n in range(1, 5)},
+    "cider": ("cider", "CIDEr-D", None),
+    "rouge_l": ("rouge", "ROUGE-L", None),
+}
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\[More Information Needed\]|\bTODO\b|\bTBD\b|\bNone\b|\bnan\b")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
+
+
+@dataclass(frozen=True)
+class CardSource:
+    """Where a card's facts come from: the run folder, the model folder, and which checkpoint it holds.
+
+    ``checkpoint`` is ``None`` for the run's final model; an exported ``checkpoint-N`` reports that step's
+    validation scores (the run's test scores belong to the final model) unless it is the best checkpoint, which
+    the final model was loaded from.
+    """
+
+    run_dir: Path
+    model_dir: Path
+    checkpoint: int | None = None
+
+
+def find_placeholders(text: str) -> list[str]:
+    """Template syntax, ``None``/``nan`` values or "to do" markers left in a rendered card."""
+    return sorted({match.group(0) for match in _PLACEHOLDER.finditer(text)})
+
+
+def render_model_card(source: CardSource, repo_id: str | None = None) -> str:
+    """The card for ``source``; its usage snippet loads ``repo_id`` from the Hub, or the local model folder."""
+    recipe = load_recipe(source.run_dir / "recipe.yaml")
+    if recipe.task not in PIPELINE_TAGS:
+        raise HfnlpError(f"no model card template for task {recipe.task!r}")
+    context = _card_context(recipe, source, repo_id)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701  (Markdown, not HTML)
+    )
+    environment.filters["pyrepr"] = repr
+    environment.filters["number"] = _format_number
+    try:
+        text = environment.get_template(f"{recipe.task}.md").render(**context)
+    except jinja2.UndefinedError as error:
+        raise HfnlpError(f"model card template {recipe.task}.md: {error}") from error
+    left = find_placeholders(text)
+    if left:
+        raise HfnlpError(f"the rendered model card still holds placeholders: {', '.join(left)}")
+    ModelCard(text)  # validates the front matter as the Hub will
+    return text
+
+
+def write_model_card(source: CardSource, repo_id: str | None = None) -> Path:
+    """Render the card into ``<model_dir>/README.md`` and return that path."""
+    path = source.model_dir / "README.md"
+    path.write_text(render_model_card(source, repo_id), encoding="utf-8")
+    return path
+
+
+def _card_context(recipe: Recipe, source: CardSource, repo_id: str | None) -> dict[str, Any]:
+    title = repo_id.split("/")[-1] if repo_id else Path(recipe.output_dir).name
+    metrics = _read_json(source.run_dir / "metrics.json")
+    config = _read_json(source.model_dir / "config.json")
+    final = _is_final(source, metrics)
+    results = _results(source, metrics, final)
+    examples = usage_examples(recipe, source.model_dir)
+    language = detect_language(examples if recipe.task == "text-classification" else _caption_texts(source))
+    data_name = dataset_name(recipe)
+    card_data = ModelCardData(
+        model_name=title,
+        language=language,
+        library_name="transformers",
+        pipeline_tag=PIPELINE_TAGS[recipe.task],
+        tags=["hfnlp", recipe.model["type"], "custom_code"],
+        datasets=[data_name],
+        metrics=sorted({_METRICS[name][0] for _, scores in results for name in scores}),
+        eval_results=[
+            EvalResult(
+                task_type=PIPELINE_TAGS[recipe.task],
+                dataset_type=data_name,
+                dataset_name=data_name,
+                dataset_split=split.split(" ")[0],
+                metric_type=_METRICS[name][0],
+                metric_name=f"{_METRICS[name][1]} ({split})",
+                metric_value=round(float(value), 4),
+                metric_args=_METRICS[name][2],
+            )
+            for split, scores in results
+            for name, value in scores.items()
+        ],
+    )
+    return {
+        "card_data": card_data.to_yaml(),
+        "title": title,
+        "model_id": repo_id or str(source.model_dir),
+        "on_hub": repo_id is not None,
+        "description": recipe.description or f"`{recipe.model['type']}` model for {recipe.task}, trained with hfnlp.",
+        "architecture": (config.get("architectures") or [recipe.model["type"]])[0],
+        "model_type": recipe.model["type"],
+        "num_parameters": f"{count_parameters(source.model_dir / 'model.safetensors'):,}",
+        "language_name": _LANGUAGE_NAMES.get(language or "", "unspecified-language"),
+        "label_names": _label_names(config),
+        "data_summary": data_summary(recipe),
+        "recipe_yaml": yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True).rstrip(),
+        "hyperparameters": _hyperparameters(recipe),
+        "results": results,
+        "final": final,
+        "checkpoint": source.checkpoint,
+        "best_checkpoint": Path(metrics.get("best_checkpoint") or "final model").name,
+        "environment": _environment(metrics),
+        "examples": examples,
+        "example_image": EXAMPLE_IMAGE,
+        "has_onnx": (source.model_dir / "onnx" / "model.onnx").is_file(),
+        "config": config,
+        "recipe": recipe,
+        **_task_context(recipe, source, final),
+    }
+
+
+def _is_final(source: CardSource, metrics: dict[str, Any]) -> bool:
+    if source.checkpoint is None:
+        return True
+    best = metrics.get("best_checkpoint")
+    return best is not None and Path(best).name == f"checkpoint-{source.checkpoint}"
+
+
+def _results(source: CardSource, metrics: dict[str, Any], final: bool) -> list[tuple[str, dict[str, float]]]:
+    """``[(split label, {metric: value})]`` with only the metrics a card reports (no loss, runtimes)."""
+    if final:
+        results = [("test", _known(metrics.get("test", {})))]
+        if metrics.get("validation"):
+            results.append(("validation", _known(metrics["validation"])))
+        return [(split, scores) for split, scores in results if scores]
+    state_path = source.run_dir / f"checkpoint-{source.checkpoint}" / "trainer_state.json"
+    history = _read_json(state_path).get("log_history", [])
+    evals = [e for e in history if e.get("step") == source.checkpoint and "eval_loss" in e]
+    if not evals:
+        raise HfnlpError(f"{state_path}: no evaluation logged at step {source.checkpoint}")
+    scores = _known({key.removeprefix("eval_"): value for key, value in evals[-1].items()})
+    return [(f"validation at step {source.checkpoint}", scores)]
+
+
+def _known(scores: dict[str, Any]) -> dict[str, float]:
+    return {name: float(scores[name]) for name in _METRICS if isinstance(scores.get(name), int | float)}
+
+
+def _hyperparameters(recipe: Recipe) -> list[tuple[str, Any]]:
+    training = recipe.training
+    length = ("max steps", training.max_steps) if training.max_steps > 0 else ("epochs", training.num_train_epochs)
+    rows = [
+        ("model", ", ".join(f"{key}={value}" for key, value in recipe.model.items())),
+        length,
+        ("batch size", training.per_device_train_batch_size * training.gradient_accumulation_steps),
+        ("learning rate", training.learning_rate),
+        ("scheduler", f"{training.lr_scheduler_type}, {training.warmup_steps} warm-up steps"),
+        ("optimizer", f"{training.optim}, weight decay {training.weight_decay}"),
+        ("gradient clipping", training.max_grad_norm),
+        ("label smoothing", training.label_smoothing_factor),
+        ("mixed precision", training.mixed_precision),
+        ("model selection", f"best {training.metric_for_best_model} on validation ({training.eval_strategy})"),
+        ("seed", recipe.seed),
+    ]
+    if recipe.tokenizer is not None:
+        rows.append(("tokenizer", ", ".join(f"{k}={v}" for k, v in vars(recipe.tokenizer).items() if v is not None)))
+    return rows
+
+
+def _environment(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    env = metrics.get("environment", {})
+    rows = [
+        ("hfnlp", hfnlp.__version__),
+        ("Python", env.get("python")),
+        ("PyTorch", env.get("torch")),
+        ("Transformers", env.get("transformers")),
+        ("platform", env.get("platform")),
+        ("CPU threads", env.get("cpu_count")),
+        ("GPU", env.get("cuda") or "none (CPU)"),
+        ("training time", _seconds(metrics.get("train_runtime_s"))),
+        ("wall time of the run", _seconds(metrics.get("wall_time_s"))),
+        ("peak memory", f"{metrics['peak_memory_mb']:,.0f} MiB" if metrics.get("peak_memory_mb") else None),
+    ]
+    return [(name, value) for name, value in rows if value is not None]
+
+
+def _seconds(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def _label_names(config: dict[str, Any]) -> list[str]:
+    if config.get("id2label"):
+        return [config["id2label"][key] for key in sorted(config["id2label"], key=int)]
+    return list(config.get("label_names") or [])
+
+
+def _task_context(recipe: Recipe, source: CardSource, final: bool) -> dict[str, Any]:
+    if recipe.task == "image-captioning":
+        generation = _read_json(source.model_dir / "generation_config.json")
+        samples = []
+        samples_path = source.run_dir / "samples.jsonl"
+        if final and samples_path.is_file():
+            rows = [json.loads(line) for line in samples_path.read_text(encoding="utf-8").splitlines() if line]
+            samples = ([row for row in rows if row["split"] == "test"] or rows)[:MAX_SAMPLE_CAPTIONS]
+        return {"generation": generation, "samples": samples}
+    report_path = source.run_dir / "classification_report.json"
+    report = _read_json(report_path) if final and report_path.is_file() else None
+    return {"report": report}
+
+
+def usage_examples(recipe: Recipe, model_dir: Path) -> list[str]:
+    """Real inputs for the usage snippet, from the run's own test split (the recipe's seed gives the same split).
+
+    Text: the first :data:`NUM_EXAMPLES` test texts (cut to :data:`MAX_EXAMPLE_CHARS` characters). Images: the
+    first test image, saved as ``example.png`` in the model folder (so that the snippet, and a Hub widget, have a
+    picture to run on); returns its file name.
+    """
+    if recipe.task == "text-classification":
+        from hfnlp.data.text import load_text_classification
+
+        texts = load_text_classification(recipe.data, seed=recipe.seed).splits["test"]["text"][:NUM_EXAMPLES]
+        return [text[:MAX_EXAMPLE_CHARS] for text in texts]
+    if recipe.task == "image-captioning":
+        from hfnlp.data.captions import image_source, load_caption_data
+
+        split = _test_split(load_caption_data(recipe.data, seed=recipe.seed).splits)
+        source = image_source(split[0]["image"])
+    else:
+        from hfnlp.data.image_folders import load_image_classification
+
+        # Decoding every image only matters when bad ones were dropped (bad_images: skip) before the split.
+        validate = recipe.data.bad_images == "skip"
+        data = load_image_classification(recipe.data, seed=recipe.seed, validate=validate)
+        source = _test_split(data.splits)[0]["image"]
+        if isinstance(source, dict):
+            from hfnlp.data.captions import image_source
+
+            source = image_source(source)
+    from hfnlp.data.images import load_image
+
+    load_image(source).save(model_dir / EXAMPLE_IMAGE)
+    return [EXAMPLE_IMAGE]
+
+
+def _test_split(splits: Any) -> Any:
+    return splits["test"] if "test" in splits else splits["validation"]
+
+
+def _caption_texts(source: CardSource) -> list[str]:
+    path = source.run_dir / "samples.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [reference for row in rows for reference in row["references"]]
+
+
+def detect_language(texts: Iterable[str]) -> str | None:
+    """``"zh"`` when most letters are CJK, ``"en"`` when they are ASCII, else ``None`` (unknown)."""
+    text = "".join(texts)
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return None
+    cjk = sum(1 for c in letters if _CJK.match(c))
+    if cjk / len(letters) > 0.5:
+        return "zh"
+    return "en" if sum(1 for c in letters if c.isascii()) / len(letters) > 0.9 else None
+
+
+def dataset_name(recipe: Recipe) -> str:
+    """A short identifier of the training data: the Hub id, the built-in name, or the data file's name."""
+    data = recipe.data
+    for key in ("hub", "builtin"):
+        if getattr(data, key, None):
+            return getattr(data, key)
+    for key in ("train_file", "captions_file", "imagefolder"):
+        if getattr(data, key, None):
+            return Path(getattr(data, key)).name
+    raise HfnlpError("cannot name the recipe's data source")
+
+
+def data_summary(recipe: Recipe) -> str:
+    """One sentence on where the data came from and how the splits were made."""
+    data = recipe.data
+    if getattr(data, "hub", None):
+        origin = f"the Hub data set `{data.hub}`"
+    elif getattr(data, "builtin", None):
+        origin = f"hfnlp's embedded data set `{data.builtin}`"
+    else:
+        origin = f"local files (`{dataset_name(recipe)}`)"
+    ratios = f"validation {data.validation_ratio:.0%}, test {data.test_ratio:.0%}"
+    return f"Trained on {origin}; splits the source lacks were carved from train ({ratios}, seed {recipe.seed})."
+
+
+def count_parameters(weights: Path) -> int:
+    """Number of parameters stored in a safetensors file (read from its header, no tensor loaded)."""
+    total = 0
+    with safe_open(str(weights), framework="pt") as handle:
+        for name in handle.keys():  # noqa: SIM118  (safe_open has no __iter__)
+            shape = handle.get_slice(name).get_shape()
+            count = 1
+            for size in shape:
+                count *= size
+            total += count
+    return total
+
+
+def _format_number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise HfnlpError(f"{path} not found: is this a finished hfnlp run?")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+__all__ = [
+    "CardSource",
+    "count_parameters",
+    "data_summary",
+    "dataset_name",
+    "detect_language",
+    "find_placeholders",
+    "render_model_card",
+    "usage_examples",
+    "write_model_card",
+]

@@ -1,0 +1,131 @@
+"""The shareable model folder of a run: completed at the end of training, or rebuilt from ``checkpoint-N``.
+
+A complete folder holds ``model.safetensors``, ``config.json`` (``auto_map``, labels), the modeling code for
+``trust_remote_code``, the tokenizer and/or image processor, ``generation_config.json`` for the captioner, the
+resolved ``recipe.yaml`` and ``README.md`` (the model card). Tasks save the model itself; this module adds
+what makes it a Hub repo, and can build the same folder from any checkpoint of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from transformers import AutoConfig, AutoImageProcessor, PreTrainedModel
+
+from hfnlp.errors import HfnlpError
+from hfnlp.hub.model_card import CardSource, write_model_card
+from hfnlp.hub.push import push_model_folder
+from hfnlp.recipe import Recipe, load_recipe
+from hfnlp.training.engine import RunFolder
+
+logger = logging.getLogger(__name__)
+
+
+def finish_model_folder(recipe: Recipe) -> Path:
+    """At the end of ``hfnlp train``: complete ``<output_dir>/model``, write its card, push it if the recipe asks.
+
+    A failed push raises after the folder is complete, naming the command that pushes it later.
+    """
+    run = RunFolder(recipe.output_dir)
+    hub = recipe.hub
+    if hub.push_to_hub and not hub.repo_id:
+        raise HfnlpError(f"hub.push_to_hub is true but hub.repo_id is not set; the model is saved in {run.model_dir}")
+    write_model_card(CardSource(run.path, run.model_dir), repo_id=hub.repo_id if hub.push_to_hub else None)
+    if hub.push_to_hub:
+        try:
+            url = push_model_folder(run.model_dir, hub.repo_id, private=hub.private, revision=hub.revision)
+        except HfnlpError as error:
+            raise HfnlpError(
+                f"{error}\nthe model is saved in {run.model_dir}; push it later with "
+                f"`hfnlp push {run.path} --repo-id {hub.repo_id}`"
+            ) from error
+        logger.info("pushed %s to %s", run.model_dir, url)
+    return run.model_dir
+
+
+def locate_model_folder(path: str | Path) -> tuple[Path, CardSource | None]:
+    """The model folder that ``path`` names (a run folder, a run's ``model/``, an export of ``hfnlp export``, or a
+    stand-alone model folder) and, when it belongs to a run, where its card comes from."""
+    path = Path(path)
+    if (path / "model" / "config.json").is_file():
+        return path / "model", CardSource(path, path / "model")
+    if not (path / "config.json").is_file():
+        raise HfnlpError(f"{path} is neither a model folder (no config.json) nor a run folder (no model/config.json)")
+    if path.parent.name == "export" and path.name.removeprefix("checkpoint-").isdigit():
+        run, checkpoint = path.parent.parent, int(path.name.removeprefix("checkpoint-"))
+    else:
+        run, checkpoint = path.parent, None
+    is_run = (run / "recipe.yaml").is_file() and (run / "metrics.json").is_file()
+    return path, CardSource(run, path, checkpoint) if is_run else None
+
+
+def export_model_folder(
+    run_dir: str | Path, checkpoint: int | None = None, output: str | Path | None = None, onnx: bool = False
+) -> Path:
+    """Build the complete model folder of a run: from ``checkpoint-N`` into ``output`` (default
+    ``<run>/export/checkpoint-N``), or, without ``checkpoint``, the run's own ``model/`` (in place, or copied to
+    ``output``). With ``onnx``, the text classifier is also exported to ``onnx/model.onnx`` (parity-checked).
+
+    The checkpoint's weights are loaded and saved the way the run's task saves its final model, with the run's
+    tokenizer / image processor, recipe and a card reporting that checkpoint's scores.
+    """
+    run = RunFolder(run_dir)
+    if not run.recipe_path.is_file():
+        raise HfnlpError(f"{run.path} is not a run folder (no recipe.yaml)")
+    if checkpoint is None:
+        if not (run.model_dir / "config.json").is_file():
+            raise HfnlpError(f"{run.path} has no final model yet; export one of its checkpoints with --checkpoint N")
+        target = run.model_dir if output is None else _copy_folder(run.model_dir, Path(output))
+    else:
+        source = run.path / f"checkpoint-{checkpoint}"
+        if not (source / "config.json").is_file():
+            steps = (p.name.removeprefix("checkpoint-") for p in run.path.glob("checkpoint-*"))
+            available = sorted(int(step) for step in steps if step.isdigit())
+            raise HfnlpError(f"{source} not found; checkpoints of this run: {available or 'none'}")
+        target = Path(output) if output is not None else run.path / "export" / f"checkpoint-{checkpoint}"
+        if target.exists() and any(target.iterdir()):
+            raise HfnlpError(f"{target} already exists and is not empty; choose another --output")
+        save_like_task(load_recipe(run.recipe_path), run, _load_checkpoint(source), target)
+        shutil.copy(run.recipe_path, target / "recipe.yaml")
+    if onnx:
+        from hfnlp.hub.onnx_export import export_onnx
+
+        result = export_onnx(target)
+        logger.info("ONNX graph %s: max |logit difference| to PyTorch %.1e", result.path, result.max_abs_diff)
+    write_model_card(CardSource(run.path, target, checkpoint))
+    return target
+
+
+def save_like_task(recipe: Recipe, run: RunFolder, model: PreTrainedModel, folder: Path) -> None:
+    """Save ``model`` with the run's processors into ``folder`` as the recipe's task saves its final model."""
+    from hfnlp.tokenization.text import load_saved_tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if recipe.task == "image-captioning":
+        from hfnlp.tasks.image_captioning import save_captioner
+
+        tokenizer = load_saved_tokenizer(run.tokenizer_dir, recipe.tokenizer)
+        save_captioner(model, tokenizer, AutoImageProcessor.from_pretrained(run.tokenizer_dir), folder)
+        return
+    model.save_pretrained(folder)
+    if recipe.task == "text-classification":
+        load_saved_tokenizer(run.tokenizer_dir, recipe.tokenizer).save_pretrained(folder)
+
+
+def _load_checkpoint(checkpoint_dir: Path) -> PreTrainedModel:
+    from hfnlp.models import FAMILIES
+
+    model_type = AutoConfig.from_pretrained(checkpoint_dir).model_type
+    family = next((f for f in FAMILIES.values() if f.config_class.model_type == model_type), None)
+    if family is None:
+        raise HfnlpError(f"{checkpoint_dir}: model type {model_type!r} is not an hfnlp family")
+    return family.model_class.from_pretrained(checkpoint_dir)
+
+
+def _copy_folder(source: Path, target: Path) -> Path:
+    if target.exists() and any(target.iterdir()):
+        raise HfnlpError(f"{target} already exists and is not empty; choose another --output")
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    return target
