@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +38,7 @@ CaptionFormat = Literal["auto", "flickr8k", "captions_txt", "karpathy"]
 BUILTIN_CAPTION_DATASETS = ("synthetic_scenes",)
 # Karpathy's "restval" images are extra training images (COCO); nlphuji/flickr30k calls validation "val".
 _SPLIT_NAMES = {**SPLIT_ALIASES, "restval": "train"}
+_VALIDATION_CHUNK = 256
 _FLICKR8K_LISTS = {
     "train": "Flickr_8k.trainImages.txt",
     "validation": "Flickr_8k.devImages.txt",
@@ -331,28 +334,38 @@ def validate_caption_split(dataset: Dataset, split: str, problems: _Problems) ->
     """Open every image and check every caption list; return the good rows (bad ones raise or are counted).
 
     Grayscale, RGBA, CMYK and 16-bit images are fine (they are converted to RGB when used); blank captions are
-    dropped; an image that cannot be opened, or that has no caption left, is a bad row.
+    dropped; an image that cannot be opened, or that has no caption left, is a bad row. Images are decoded in
+    threads (PIL releases the GIL), a chunk of rows at a time so a Hub data set's image bytes stay on disk.
     """
     keep, captions, bad = [], [], []
-    for row, example in enumerate(dataset):  # row by row: a Hub data set's image bytes stay on disk
-        image, texts = example["image"], example["captions"]
-        name = image_name(image) or f"row {row + 1}"
-        texts = [text.strip() for text in texts or [] if isinstance(text, str) and text.strip()]
-        if not texts:
-            bad.append(f"{name}: no caption")
-            continue
-        try:
-            open_image(image_source(image), name)
-        except DataError as error:
-            bad.append(str(error))
-            continue
-        keep.append(row)
-        captions.append(texts)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for start in range(0, len(dataset), _VALIDATION_CHUNK):
+            chunk = dataset[start : start + _VALIDATION_CHUNK]
+            rows = range(start, start + len(chunk["image"]))
+            for row, result in zip(rows, pool.map(_check_row, rows, chunk["image"], chunk["captions"]), strict=True):
+                if isinstance(result, str):
+                    bad.append(result)
+                else:
+                    keep.append(row)
+                    captions.append(result)
     problems.report(f"{split} split", bad)
     if not keep:
         raise DataError(f"{split} split: no usable images")
     clean = dataset.select(keep).remove_columns("captions").add_column("captions", captions)
     return clean.cast(CAPTION_FEATURES)
+
+
+def _check_row(row: int, image: dict[str, Any], texts: list[str] | None) -> list[str] | str:
+    """The row's cleaned captions, or a message saying why the row is bad."""
+    name = image_name(image) or f"row {row + 1}"
+    texts = [text.strip() for text in texts or [] if isinstance(text, str) and text.strip()]
+    if not texts:
+        return f"{name}: no caption"
+    try:
+        open_image(image_source(image), name)
+    except DataError as error:
+        return str(error)
+    return texts
 
 
 def open_image(source: str | Path | bytes, name: str | None = None) -> PILImage.Image:
