@@ -59,8 +59,9 @@ class CaptionDataConfig:
 
     ``image_size`` overrides the encoder's default input size; ``cache_features`` computes the feature maps of
     a frozen encoder once; ``num_beams`` / ``length_penalty`` are the beam-search settings of evaluation (and
-    the saved model's generation defaults); ``bad_rows: skip`` drops and counts unreadable images, captions
-    naming missing images and malformed lines instead of stopping.
+    the saved model's generation defaults); ``max_samples`` captions per scored split go to ``samples.jsonl``;
+    ``bad_rows: skip`` drops and counts unreadable images, captions naming missing images and malformed lines
+    instead of stopping. ``builtin_size`` is the number of synthetic scenes (always drawn with seed 0).
     """
 
     builtin: str | None = None
