@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoImageProcessor, AutoTokenizer, TrainingArguments
+from transformers import AutoImageProcessor, AutoTokenizer, TrainingArguments, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from hfnlp.cli import main
 from hfnlp.data.synthetic_scenes import write_imagefolder
 from hfnlp.models.captioner import ImageCaptioner
-from hfnlp.pipelines.image_captioning import load_captioning_pipeline
 from hfnlp.tasks.image_captioning import CaptioningTrainer, caption_tokenizer_for_run
 from hfnlp.tokenization.captions import CaptionTokenizerConfig
 from hfnlp.training.engine import RunFolder
@@ -65,13 +64,13 @@ def test_run_folder_is_complete(synthetic_run):
         assert (model / name).is_file(), name
     config = json.loads((model / "config.json").read_text())
     assert config["auto_map"]["AutoModelForImageTextToText"] == "modeling_captioner.ImageCaptioner"
-    assert config["custom_pipelines"]["image-captioning"]["impl"] == "image_captioning.ImageCaptioningPipeline"
+    assert config["custom_pipelines"]["hfnlp-image-captioning"]["impl"] == "image_captioning.ImageCaptioningPipeline"
     assert json.loads((model / "generation_config.json").read_text())["num_beams"] == 3
     assert AutoImageProcessor.from_pretrained(model).size["height"] == 64
 
 
 def in_process_captions(model_dir: Path, files: list[str]) -> list[str]:
-    captioner = load_captioning_pipeline(str(model_dir))
+    captioner = pipeline("image-captioning", model=str(model_dir))  # in-process classes, no remote code
     return [captioner(path)[0]["generated_text"] for path in files]
 
 
@@ -88,7 +87,7 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
     from transformers import pipeline
 
     folder, files = sys.argv[1], sys.argv[2:]
-    captioner = pipeline("image-captioning", model=folder, trust_remote_code=True)
+    captioner = pipeline(model=folder, trust_remote_code=True)  # the task comes from config.json
     assert type(captioner.model).__module__.startswith("transformers_modules.")
     captions = [captioner(path)[0]["generated_text"] for path in files]
     print(json.dumps({"captions": captions, "hfnlp_loaded": any(m.startswith("hfnlp") for m in sys.modules)}))
@@ -128,7 +127,7 @@ def test_cli_reports_broken_images_clearly(synthetic_run, tmp_path, capsys):
 
 def test_pipeline_attention_output_matches_generate(synthetic_run, scene_files):
     model_dir = synthetic_run[0] / "model"
-    captioner = load_captioning_pipeline(str(model_dir))
+    captioner = pipeline("image-captioning", model=str(model_dir))
     output = captioner(scene_files[0], output_attentions=True, num_beams=1)[0]
     assert output["generated_text"] == " ".join(output["words"])
     assert output["attention"].shape[0] == len(output["words"])

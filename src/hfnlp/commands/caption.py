@@ -28,14 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def caption(args: argparse.Namespace) -> int:
+    from transformers import pipeline
+
     import hfnlp.models  # noqa: F401  (registers the captioner with the Auto classes)
     from hfnlp.data.captions import open_image
-    from hfnlp.pipelines.image_captioning import load_captioning_pipeline
+    from hfnlp.pipelines.image_captioning import TASK
 
     images = [open_image(path) for path in args.images]  # clear errors for missing or broken files, any mode
-    captioner = load_captioning_pipeline(
-        str(resolve_model_folder(args.model)), trust_remote_code=args.trust_remote_code
-    )
+    folder = str(resolve_model_folder(args.model))
+    captioner = pipeline(TASK, model=folder, trust_remote_code=args.trust_remote_code)
     settings = {
         key: value
         for key, value in (

@@ -5,16 +5,15 @@ under ``custom_pipelines`` in ``config.json``), where hfnlp may not be installed
 numpy and transformers. Importing it registers the task with transformers::
 
     import hfnlp.models, hfnlp.pipelines.image_captioning  # noqa: F401  (in-process, with hfnlp)
-    captioner = load_captioning_pipeline("runs/caption-quickstart/model")
+    captioner = pipeline("image-captioning", model="runs/caption-quickstart/model")
 
-    from transformers import pipeline  # anywhere, without hfnlp
-    captioner = pipeline("image-captioning", model="runs/caption-quickstart/model", trust_remote_code=True)
+    captioner = pipeline(model="runs/caption-quickstart/model", trust_remote_code=True)  # anywhere, no hfnlp
 
     captioner("photo.jpg", num_beams=3)  # [{"generated_text": "a dog runs on the grass"}]
 
-Because a saved folder lists its pipeline under ``custom_pipelines``, transformers insists on
-``trust_remote_code=True`` for that task name unless the pipeline class is passed in, which
-:func:`load_captioning_pipeline` does.
+Saved folders list the pipeline under the task name ``hfnlp-image-captioning``, not ``image-captioning``:
+transformers demands ``trust_remote_code=True`` for any task a folder lists in ``custom_pipelines``, which would
+stop ``pipeline("image-captioning", model=folder)`` from using the registered, in-process class.
 """
 
 from __future__ import annotations
@@ -23,11 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForImageTextToText, Pipeline, pipeline
+from transformers import AutoModelForImageTextToText, Pipeline
 from transformers.image_utils import load_image
 from transformers.pipelines import PIPELINE_REGISTRY
 
 TASK = "image-captioning"
+# the task name a saved model folder lists in custom_pipelines (remote code)
+SHARED_TASK = "hfnlp-image-captioning"
 
 
 class ImageCaptioningPipeline(Pipeline):
@@ -89,16 +90,8 @@ class ImageCaptioningPipeline(Pipeline):
         return [result]
 
 
-def load_captioning_pipeline(model: str, device: int | str | None = None, **kwargs: Any) -> ImageCaptioningPipeline:
-    """An ``image-captioning`` pipeline for a saved model folder or Hub id, using this module's pipeline class
-    (so a folder whose ``config.json`` lists the custom pipeline loads without ``trust_remote_code``).
-
-    ``kwargs`` go to :func:`transformers.pipeline` (e.g. ``trust_remote_code=True`` to run the model folder's
-    own model code).
-    """
-    return pipeline(TASK, model=model, pipeline_class=ImageCaptioningPipeline, device=device, **kwargs)
-
-
-PIPELINE_REGISTRY.register_pipeline(
-    TASK, pipeline_class=ImageCaptioningPipeline, pt_model=AutoModelForImageTextToText, type="multimodal"
-)
+# The shared name last: Pipeline.save_pretrained writes the class's last registered task into config.json.
+for _task in (TASK, SHARED_TASK):
+    PIPELINE_REGISTRY.register_pipeline(
+        _task, pipeline_class=ImageCaptioningPipeline, pt_model=AutoModelForImageTextToText, type="multimodal"
+    )
