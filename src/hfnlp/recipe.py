@@ -67,6 +67,30 @@ class HubConfig:
 
 
 @dataclass
+class NotifierConfig:
+    """One notification target. Secrets are never written in a recipe: ``*_env`` names the environment variable."""
+
+    type: Literal["webhook", "wxpusher", "slack", "feishu", "dingtalk"]
+    url: str | None = None
+    url_env: str | None = None
+    token_env: str | None = None
+    secret_env: str | None = None
+    endpoint: str = "https://wxpusher.zjiecode.com"
+    uids: list[str] = field(default_factory=list)
+    topic_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class NotifyConfig:
+    """Where and when to send run notifications (run end, early stop and crash always; epoch end optionally)."""
+
+    notifiers: list[NotifierConfig] = field(default_factory=list)
+    on_epoch_end: bool = False
+    timeout_s: float = 10.0
+    retries: int = 2
+
+
+@dataclass
 class Recipe:
     """A fully resolved recipe. ``data`` and ``tokenizer`` hold the task's own section dataclasses."""
 
@@ -77,6 +101,7 @@ class Recipe:
     tokenizer: Any = None
     training: TrainingConfig = field(default_factory=TrainingConfig)
     hub: HubConfig = field(default_factory=HubConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     seed: int = 42
     description: str = ""
 
