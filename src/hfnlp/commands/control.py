@@ -1,0 +1,76 @@
+"""``hfnlp control RUN_DIR [--lr X] [--epochs N] [--stop-after-epoch] [--checkpoint-now]``: steer a running training.
+
+Without an action, shows the run's progress and its control log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from hfnlp.errors import HfnlpError
+from hfnlp.training.control_channel import ControlChannel, ControlCommand
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("control", help="change a running training: learning rate, epochs, stop, checkpoint")
+    parser.add_argument("run_dir", help="the run folder (the recipe's output_dir)")
+    parser.add_argument("--lr", type=float, help="new base learning rate (the schedule is rescaled to it)")
+    parser.add_argument("--epochs", type=float, help="new total number of epochs (longer or shorter)")
+    parser.add_argument("--stop-after-epoch", action="store_true", help="end cleanly after the current epoch")
+    parser.add_argument("--checkpoint-now", action="store_true", help="save a checkpoint after the current step")
+    parser.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="how long to wait for the run")
+    parser.set_defaults(handler=control)
+
+
+def control(args: argparse.Namespace) -> int:
+    channel = ControlChannel(args.run_dir)
+    request = {
+        "learning_rate": args.lr,
+        "num_train_epochs": args.epochs,
+        "stop_after_epoch": args.stop_after_epoch,
+        "checkpoint_now": args.checkpoint_now,
+    }
+    request = {key: value for key, value in request.items() if value not in (None, False)}
+    if not request:
+        print(describe(channel.status()))
+        for entry in channel.entries():
+            print(format_entry(entry))
+        return 0
+    try:
+        command = ControlCommand.from_mapping(request, source="cli")
+    except ValueError as error:
+        raise HfnlpError(str(error)) from None
+    channel.require_running()
+    channel.submit(command)
+    entries = channel.wait_for(command.id, len(command.actions()), args.wait)
+    for entry in entries:
+        print(format_entry(entry))
+    if len(entries) < len(command.actions()):
+        raise HfnlpError(f"the run did not answer within {args.wait:g} s (request {command.id} stays queued)")
+    return 0 if all(entry.get("applied") for entry in entries) else 1
+
+
+def describe(status: dict[str, Any]) -> str:
+    """One line on where the run stands."""
+    if "global_step" not in status:
+        return "no live status in this folder (not an hfnlp training run, or not started yet)"
+    state = "running" if status["alive"] else status.get("state", "?")
+    eta = status.get("eta_seconds")
+    eta_text = f", ETA {eta / 60:.1f} min" if eta is not None and status["alive"] else ""
+    rate = status.get("learning_rate")
+    rate_text = f", lr {rate:.3g}" if isinstance(rate, float) and math.isfinite(rate) else ""
+    return (
+        f"{status.get('run')}: {state}, step {status['global_step']}/{status.get('max_steps')}, "
+        f"epoch {status.get('epoch') or 0:.2f}/{status.get('num_train_epochs')}{rate_text}{eta_text}"
+    )
+
+
+def format_entry(entry: dict[str, Any]) -> str:
+    """One control log entry as a line: ``step 37: learning_rate 0.01 → 0.001 (cli)``."""
+    change = f"{entry.get('old')} → {entry.get('new')}" if entry.get("old") is not None else f"{entry.get('new')}"
+    result = "" if entry.get("applied") else f" REJECTED: {entry.get('reason')}"
+    return (
+        f"{entry.get('time')} step {entry.get('step')}: {entry.get('action')} {change} ({entry.get('source')}){result}"
+    )
