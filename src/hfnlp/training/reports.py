@@ -94,11 +94,13 @@ def plot_confusion_matrix(matrix: np.ndarray, label_names: Sequence[str], path: 
 
 
 def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path) -> None:
-    """Save train/eval loss against steps and every eval metric against epochs, from Trainer's log history."""
+    """Save train/eval loss and the learning rate against steps and every eval metric against epochs, from
+    Trainer's log history (also redrawn during training by :class:`~hfnlp.training.live_plots.LivePlotsCallback`)."""
     train = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
     evals = [entry for entry in log_history if "eval_loss" in entry]
     metric_names = sorted({key for entry in evals for key in entry if key.removeprefix("eval_") in SUMMARY_METRICS})
-    figure, (loss_axes, metric_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    rates = [(entry["step"], entry["learning_rate"]) for entry in log_history if "learning_rate" in entry]
+    figure, (loss_axes, metric_axes, rate_axes) = plt.subplots(1, 3, figsize=(16, 4))
     if train:
         loss_axes.plot(*zip(*train, strict=True), label="train loss")
     if evals:
@@ -114,6 +116,10 @@ def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path
     metric_axes.set_title("validation metrics")
     if metric_names:
         metric_axes.legend()
+    if rates:
+        rate_axes.plot(*zip(*rates, strict=True))
+    rate_axes.set_xlabel("step")
+    rate_axes.set_title("learning rate")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -1,0 +1,1 @@
+"""The live training page: a local HTTP server (standard library only) and its static files (no CDN)."""
