@@ -1,0 +1,50 @@
+"""``hfnlp sweep RECIPE --grid key=v1,v2 [--grid ...] [--set key=value ...]``: train every combination, compare."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("sweep", help="train every combination of a grid and compare the runs")
+    parser.add_argument("recipe", help="path to a YAML recipe")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="values to try for one recipe key, e.g. --grid training.per_device_train_batch_size=64,256 (repeatable)",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override for every run"
+    )
+    parser.add_argument("--output-dir", help="the sweep folder (default: the recipe's output_dir + '-sweep')")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, as separate processes (default: 1)")
+    parser.set_defaults(handler=sweep)
+
+
+def sweep(args: argparse.Namespace) -> int:
+    from hfnlp.recipe import load_recipe
+    from hfnlp.sweep import (
+        collect,
+        comparison_rows,
+        parse_grid,
+        plan_sweep,
+        plot_sweep_curves,
+        run_sweep,
+        write_comparison,
+    )
+
+    grid = parse_grid(args.grid)
+    sweep_dir = Path(args.output_dir or f"{load_recipe(args.recipe, args.overrides).output_dir}-sweep")
+    runs = plan_sweep(args.recipe, grid, args.overrides, sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    print(f"sweep: {len(runs)} runs in {sweep_dir}", flush=True)
+    run_sweep(args.recipe, runs, args.overrides, jobs=args.jobs)
+    collect(runs)
+    table = write_comparison(comparison_rows(runs), sweep_dir)
+    plot_sweep_curves(runs, sweep_dir / "loss_curves.png")
+    print(table)
+    print(f"table: {sweep_dir / 'comparison.md'} and comparison.csv; curves: {sweep_dir / 'loss_curves.png'}")
+    return 0 if all(run.status == "done" for run in runs) else 1
