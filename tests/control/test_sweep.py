@@ -1,0 +1,45 @@
+"""``hfnlp sweep``: every combination runs as an ordinary run; table and overlaid curves are written."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from hfnlp.cli import main
+from hfnlp.errors import HfnlpError
+from hfnlp.sweep import parse_grid
+
+
+def test_sweep_runs_every_combination_and_compares_them(make_recipe, tmp_path, capsys):
+    recipe = make_recipe(rows=100, num_train_epochs=1, logging_steps=2)
+    sweep = tmp_path / "sweep"
+    argv = ["sweep", str(recipe), "--grid", "training.per_device_train_batch_size=16,32", "--output-dir", str(sweep)]
+    assert main([*argv, "--grid", "tokenizer.max_length=8,[16]"]) == 2  # a bad value fails before anything runs
+    assert not sweep.exists()
+    assert main(argv) == 0
+    rows = list(csv.DictReader((sweep / "comparison.csv").open()))
+    assert [row["run"] for row in rows] == ["per_device_train_batch_size-16", "per_device_train_batch_size-32"]
+    assert all(row["status"] == "done" and float(row["test accuracy"]) >= 0 for row in rows)
+    assert [row["best epoch"] for row in rows] == ["1.0", "1.0"] and all(float(row["train samples/s"]) for row in rows)
+    assert (sweep / "per_device_train_batch_size-32" / "model" / "config.json").is_file()
+    table = (sweep / "comparison.md").read_text()
+    assert (
+        table.startswith("| run | training.per_device_train_batch_size | status | test accuracy")
+        and table in capsys.readouterr().out
+    )
+    assert (sweep / "loss_curves.png").stat().st_size > 10_000
+
+    finished = (sweep / "per_device_train_batch_size-16" / "metrics.json").stat().st_mtime_ns
+    assert main(argv) == 0  # finished runs are kept, not trained again
+    assert (sweep / "per_device_train_batch_size-16" / "metrics.json").stat().st_mtime_ns == finished
+
+
+def test_grid_values_keep_commas_inside_brackets():
+    assert parse_grid(["model.filter_sizes=[2,3],[4,5]", "training.learning_rate=1e-3, 3e-4"]) == {
+        "model.filter_sizes": ["[2,3]", "[4,5]"],
+        "training.learning_rate": ["1e-3", "3e-4"],
+    }
+    for bad in (["nokey"], ["a.b="], ["a=1", "a=2"]):
+        with pytest.raises(HfnlpError):
+            parse_grid(bad)
