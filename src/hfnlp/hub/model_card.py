@@ -147,7 +147,7 @@ def _card_context(recipe: Recipe, source: CardSource, repo_id: str | None) -> di
         "architecture": (config.get("architectures") or [recipe.model["type"]])[0],
         "model_type": recipe.model["type"],
         "num_parameters": f"{count_parameters(source.model_dir / 'model.safetensors'):,}",
-        "language_name": _LANGUAGE_NAMES.get(language or "", "unspecified-language"),
+        "language_name": _LANGUAGE_NAMES.get(language or "", "natural-language"),
         "label_names": _label_names(config),
         "data_summary": data_summary(recipe),
         "recipe_yaml": yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True).rstrip(),
