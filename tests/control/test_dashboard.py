@@ -13,10 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from transformers import TrainerState
 
 from hfnlp.cli import main
 from hfnlp.dashboard.server import DashboardServer
 from hfnlp.training.control_channel import ControlChannel
+from hfnlp.training.live_plots import LivePlotsCallback
 from tests.control.pacing import Pace, wait_until
 
 CHROMIUM_ARGS = [
@@ -126,6 +128,18 @@ def test_browser_sees_live_curves_and_stops_the_run_after_the_epoch(make_recipe,
     metrics = json.loads((run / "metrics.json").read_text())
     assert (metrics["epochs"], metrics["global_step"]) == (epoch, 10 * epoch)
     assert (run / f"checkpoint-{10 * int(epoch)}").is_dir() and (run / "model" / "config.json").is_file()
+    confusion = json.loads((run / "live_status.json").read_text())["confusion_matrix"]
+    assert confusion["labels"] == ["negative", "positive"] and confusion["epoch"] == epoch
+    assert sum(map(sum, confusion["matrix"])) == 20  # every validation row, counted once
+
+
+def test_curves_are_redrawn_after_each_evaluation(tmp_path):
+    history = [
+        {"loss": 0.9, "learning_rate": 0.01, "step": 5, "epoch": 0.5},
+        {"eval_loss": 0.8, "eval_accuracy": 0.6, "step": 10, "epoch": 1.0},
+    ]
+    LivePlotsCallback(tmp_path, min_interval_s=0).on_evaluate(None, TrainerState(log_history=history), None)
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
 def wait_for_url(capsys: pytest.CaptureFixture, training: threading.Thread) -> str:

@@ -75,9 +75,10 @@ class LiveControlCallback(TrainerCallback):
         }
         self._main = state.is_world_process_zero
         self._world_size = args.world_size
-        if not self.resume:
+        if self.resume:
+            self._replay = self._recorded_changes()
+        else:
             self._start_fresh_log()
-        self._replay = self._recorded_changes()
         epoch_changes = [entry for entry in self._replay if entry["action"] == "num_train_epochs"]
         self._epochs = (
             epoch_changes[-1]["new"] if epoch_changes else (None if args.max_steps > 0 else args.num_train_epochs)
