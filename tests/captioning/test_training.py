@@ -180,3 +180,39 @@ def test_encoder_gets_its_own_learning_rate(tmp_path):
     assert sum(len(group["params"]) for group in optimizer.param_groups) == sum(
         1 for p in model.parameters() if p.requires_grad
     )
+
+
+def test_fine_tuning_the_encoder_from_pixels_with_a_local_weights_file(tmp_path):
+    """Partial fine-tuning (no feature cache: the collator feeds pixels) starting from a local weights file."""
+    import timm
+    from safetensors.torch import save_file
+
+    from hfnlp.recipe import get_task, recipe_from_dict
+    from hfnlp.training.engine import RunOptions
+
+    from .conftest import synthetic_recipe
+
+    weights = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+    save_file(weights, str(tmp_path / "lite0.safetensors"))
+    raw = synthetic_recipe(str(tmp_path / "run"), builtin_size=40, image_size=32, cache_features=False, num_beams=2)
+    raw["model"].update(
+        encoder_out_index=1,
+        encoder_pretrained=False,
+        encoder_weights=str(tmp_path / "lite0.safetensors"),
+        encoder_training="partial",
+        encoder_learning_rate=1e-3,
+        hidden_size=16,
+    )
+    raw["training"].update(max_steps=3, per_device_train_batch_size=8)
+    summary = get_task("image-captioning").run(recipe_from_dict(raw), RunOptions())
+    assert summary["cached_features"] is False and set(summary["test"]) >= SCORES
+    trained = ImageCaptioner.from_pretrained(tmp_path / "run" / "model")
+    stages = trained.encoder_stages()
+    last_stage = dict(stages[-1].named_parameters())
+    first_stage = dict(stages[0].named_parameters())
+    prefix = {id(p): name for name, p in trained.encoder.named_parameters()}
+    changed = {
+        prefix[id(p)]: not torch.equal(p, weights[prefix[id(p)]]) for p in [*last_stage.values(), *first_stage.values()]
+    }
+    assert any(changed[prefix[id(p)]] for p in last_stage.values())  # the trainable last stage moved
+    assert not any(changed[prefix[id(p)]] for p in first_stage.values())  # frozen stages kept the file's weights

@@ -144,12 +144,23 @@ class ImageCaptioner(CaptionerPreTrainedModel, GenerationMixin):
                 module.requires_grad_(True)
 
     def encoder_stages(self) -> list[nn.Module]:
-        """The encoder's top-level blocks that hold parameters, sequential containers opened one level
-        (``blocks.0`` … ``blocks.6``, ``conv_head`` for EfficientNet); ``"partial"`` trains the last ones."""
+        """The encoder's top-level blocks that hold parameters and feed the feature map, sequential containers
+        opened one level (``blocks.0`` … ``blocks.6``, ``conv_head`` for EfficientNet); ``"partial"`` trains the
+        last ones. Blocks after the chosen ``encoder_out_index`` (which timm may still build) are left out."""
+        output = None
+        if hasattr(self.encoder, "feature_info") and hasattr(self.encoder.feature_info, "module_name"):
+            output = self.encoder.feature_info.module_name()[-1].replace(".", "_")
         stages = []
-        for child in self.encoder.children():
-            parts = list(child.children()) if isinstance(child, nn.Sequential | nn.ModuleList) else [child]
-            stages.extend(part for part in parts if any(True for _ in part.parameters()))
+        for name, child in self.encoder.named_children():
+            if isinstance(child, nn.Sequential | nn.ModuleList):
+                parts = [(f"{name}_{index}", part) for index, part in enumerate(child)]
+            else:
+                parts = [(name, child)]
+            for part_name, part in parts:
+                if any(True for _ in part.parameters()):
+                    stages.append(part)
+                if output is not None and (output == part_name or output.startswith(f"{part_name}_")):
+                    return stages
         return stages
 
     def tie_weights(self, *args, **kwargs) -> None:
