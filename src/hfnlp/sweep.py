@@ -208,16 +208,17 @@ def plot_sweep_curves(runs: list[SweepRun], path: Path) -> None:
     """Overlay every run's train and validation loss (and validation metric) against epochs."""
     figure, (train_axes, eval_axes, metric_axes) = plt.subplots(1, 3, figsize=(17, 4.5))
     metric = next((run.live.get("metric_for_best_model") for run in runs if run.live), None)
-    for run in runs:
+    for index, run in enumerate(runs):
+        style = {"color": f"C{index % 10}", "label": run.name, "marker": "o", "markersize": 3}
         history = run.live.get("log_history", [])
         train = [(e["epoch"], e["loss"]) for e in history if "loss" in e]
         evals = [e for e in history if "eval_loss" in e]
         if train:
-            train_axes.plot(*zip(*train, strict=True), label=run.name, linewidth=1)
+            train_axes.plot(*zip(*train, strict=True), linewidth=1, **style)
         if evals:
-            eval_axes.plot([e["epoch"] for e in evals], [e["eval_loss"] for e in evals], marker="o", label=run.name)
+            eval_axes.plot([e["epoch"] for e in evals], [e["eval_loss"] for e in evals], **style)
             if metric and f"eval_{metric}" in evals[0]:
-                metric_axes.plot([e["epoch"] for e in evals], [e[f"eval_{metric}"] for e in evals], marker="o")
+                metric_axes.plot([e["epoch"] for e in evals], [e[f"eval_{metric}"] for e in evals], **style)
     for axes, title in (
         (train_axes, "train loss"),
         (eval_axes, "validation loss"),
