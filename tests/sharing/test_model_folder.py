@@ -41,7 +41,7 @@ def test_run_ends_with_a_complete_model_folder_and_card(run_of, family):
         assert config["label_names"] and config["pretrained_cfg"]["input_size"]  # the image processor's settings
     elif family == "captioner":
         assert {"generation_config.json", "preprocessor_config.json", "tokenizer.json"} <= files
-        assert "image-captioning" in config["custom_pipelines"]
+        assert "hfnlp-image-captioning" in config["custom_pipelines"]
     else:
         assert config["id2label"] == {"0": "negative", "1": "positive"} and "tokenizer.json" in files
     assert yaml.safe_load((folder / "recipe.yaml").read_text())["model"]["type"] == family

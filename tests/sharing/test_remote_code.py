@@ -26,9 +26,9 @@ def hfnlp_outputs(family: str, folder: Path) -> dict:
 
     with torch.no_grad():
         if family == "captioner":
-            from hfnlp.pipelines.image_captioning import load_captioning_pipeline
+            import hfnlp.pipelines.image_captioning  # noqa: F401  (registers the image-captioning task)
 
-            captioner = load_captioning_pipeline(str(folder))
+            captioner = transformers_pipeline("image-captioning", model=str(folder))
             pixels = captioner.image_processor(Image.open(folder / "example.png"), return_tensors="pt")
             auto = captioner.model.generate(pixel_values=pixels["pixel_values"]).tolist()
             return {"auto": auto, "pipeline": captioner(str(folder / "example.png")), "model": captioner.model}

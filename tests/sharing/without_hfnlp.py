@@ -61,7 +61,7 @@ def load(family: str, folder: Path) -> dict:
             model = AutoModelForImageTextToText.from_pretrained(folder, trust_remote_code=True).eval()
             pixels = AutoImageProcessor.from_pretrained(folder)(Image.open(folder / "example.png"), return_tensors="pt")
             result["auto"] = model.generate(pixel_values=pixels["pixel_values"]).tolist()
-            captioner = pipeline("image-captioning", model=str(folder), trust_remote_code=True)
+            captioner = pipeline(model=str(folder), trust_remote_code=True)  # the task comes from the folder
             result["pipeline"] = captioner(str(folder / "example.png"))
         elif family == "image_classifier":
             model = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
