@@ -97,13 +97,18 @@ def test_attention_false_is_the_no_attention_baseline():
     assert output.attentions is None and output.sequences[:, 0].eq(BOS).all()
 
 
-def sequence_score(model: ImageCaptioner, pixels: torch.Tensor, words: list[int], length_penalty: float) -> float:
-    """Normalised log-probability of ``words`` as generate() scores it (start and padding words banned)."""
-    ids = torch.tensor([[BOS, *words]])
-    log_probs = torch.log_softmax(model(pixel_values=pixels, input_ids=torch.cat([ids, ids[:, :1]], 1)).logits, -1)
+def sequence_scores(
+    model: ImageCaptioner, pixels: torch.Tensor, candidates: list[list[int]], length_penalty: float
+) -> list[float]:
+    """Normalised log-probability of each candidate as generate() scores it (start and padding words banned)."""
+    ids = torch.tensor([[BOS, *c, *[PAD] * (3 - len(c))] for c in candidates])
+    logits = model(pixel_values=pixels.expand(len(candidates), -1, -1, -1), input_ids=ids).logits
+    log_probs = torch.log_softmax(logits, -1)
     log_probs[..., [BOS, PAD]] = float("-inf")
-    total = sum(log_probs[0, position, word].item() for position, word in enumerate(words))
-    return total / len(words) ** length_penalty
+    return [
+        sum(log_probs[row, position, word].item() for position, word in enumerate(c)) / len(c) ** length_penalty
+        for row, c in enumerate(candidates)
+    ]
 
 
 @pytest.mark.parametrize("length_penalty", [1.0, 0.3])
@@ -111,7 +116,8 @@ def test_beam_search_with_enough_beams_finds_the_best_caption(tiny_model, length
     pixels = images(1, seed=3)
     words = [w for w in range(VOCAB) if w not in (BOS, PAD, EOS)]
     candidates = [[EOS]] + [[w, EOS] for w in words] + [list(pair) for pair in itertools.product(words, repeat=2)]
-    scores = {tuple(c): sequence_score(tiny_model, pixels, c, length_penalty) for c in candidates}
+    scored = sequence_scores(tiny_model, pixels, candidates, length_penalty)
+    scores = dict(zip(map(tuple, candidates), scored, strict=True))
     best = max(scores, key=scores.get)
     output = tiny_model.generate(
         pixel_values=pixels,
