@@ -16,6 +16,9 @@ then run unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,11 +142,11 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, opset: 
     model_dir = Path(model_dir)
     output = Path(output) if output is not None else model_dir / ONNX_PATH
     model = load_text_classifier_model(model_dir)
-    exportable = ExportableTextClassifier(model)
+    exportable = ExportableTextClassifier(model).eval()
     input_ids, attention_mask = check_batch(model.config.vocab_size, model.config.pad_token_id)
     output.parent.mkdir(parents=True, exist_ok=True)
     dynamic = {0: "batch", 1: "sequence"}
-    with torch.no_grad():
+    with torch.no_grad(), _quiet("onnx_ir", "onnxscript"):
         torch.onnx.export(
             exportable,
             (input_ids, attention_mask),
@@ -160,6 +163,21 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, opset: 
     if difference > MAX_ABS_DIFF:
         raise HfnlpError(f"{output}: ONNX logits differ from PyTorch by {difference:.2e} (> {MAX_ABS_DIFF:.0e})")
     return OnnxExport(output, difference)
+
+
+@contextlib.contextmanager
+def _quiet(*logger_names: str) -> Iterator[None]:
+    # The exporter's graph passes log one INFO line per rewritten initializer: hundreds of lines under `hfnlp -v`
+    # or any INFO logging set-up; keep them to warnings while exporting.
+    loggers = [logging.getLogger(name) for name in logger_names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def max_abs_diff(
