@@ -19,6 +19,7 @@ import yaml
 from huggingface_hub import constants
 
 from hfnlp.cli import main
+from tests.sharing.conftest import QUIET, TEXT_MODELS
 
 REPO_ID = "someone/tiny-textcnn"
 
@@ -164,3 +165,22 @@ def test_push_uploads_every_file_of_the_folder_to_the_hub_api(run_of):
     assert f"model='{REPO_ID}'" in pushed_card and f"model='{REPO_ID}'" not in local["README.md"].decode()
     assert folder_digest(run) == before
     assert f"pushed {folder} to {REPO_ID}" in result.stdout
+
+
+def test_a_recipe_that_pushes_at_the_end_of_the_run_keeps_the_model_when_the_push_fails(reviews_csv, tmp_path, capsys):
+    recipe = {
+        "task": "text-classification",
+        "output_dir": str(tmp_path / "run"),
+        "data": {"train_file": str(reviews_csv), "label_names": ["negative", "positive"]},
+        "tokenizer": {"level": "word", "max_length": 32},
+        "model": TEXT_MODELS["fasttext"],
+        "training": {**QUIET, "num_train_epochs": 1, "per_device_train_batch_size": 64},
+        "hub": {"push_to_hub": True, "repo_id": REPO_ID},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    assert main(["train", str(path)]) == 2  # offline: the push fails with a clear error, after the run
+    error = capsys.readouterr().err
+    assert "offline mode" in error and f"hfnlp push {tmp_path / 'run'} --repo-id {REPO_ID}" in error
+    card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
+    assert f"model='{REPO_ID}'" in card  # rendered for the repo it was meant for
