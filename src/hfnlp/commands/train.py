@@ -62,7 +62,10 @@ def train(args: argparse.Namespace) -> int:
     shown = {k: round(v, 4) for k, v in test.items() if isinstance(v, float) and not k.endswith(("runtime", "second"))}
     print(f"test: {json.dumps(shown)}")
     print(f"model saved to {recipe.output_dir}/model (wall time {summary['wall_time_s']:.0f} s)")
+    from accelerate import PartialState
+
     from hfnlp.hub import finish_model_folder
 
-    finish_model_folder(recipe)  # model card in model/README.md; pushed when the recipe's hub section asks
+    if PartialState().is_main_process:  # under `accelerate launch`, the card and push happen once
+        finish_model_folder(recipe)  # model card in model/README.md; pushed when the recipe's hub section asks
     return 0

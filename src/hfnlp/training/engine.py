@@ -174,10 +174,14 @@ def fit(
     all_callbacks = list(callbacks)
     if recipe.training.early_stopping_patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.training.early_stopping_patience))
+    train_dataset = splits["train"]
+    for callback in all_callbacks:  # debug subsets (--limit-train, --overfit-batch) choose what to train on
+        if hasattr(callback, "select_train_dataset"):
+            train_dataset = callback.select_train_dataset(train_dataset)
     trainer = trainer_class(
         model=model,
         args=args,
-        train_dataset=splits["train"],
+        train_dataset=train_dataset,
         eval_dataset=splits["validation"] if args.eval_strategy != "no" else None,
         data_collator=data_collator,
         processing_class=processing_class,
