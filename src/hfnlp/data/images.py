@@ -44,6 +44,8 @@ def load_image(source: str | Path | bytes | Image.Image, max_pixels: int = MAX_I
             raise DataError(f"{name}: not an image file PIL can read") from error
         except Image.DecompressionBombError as error:
             raise DataError(f"{name}: image too large ({error})") from error
+        except OSError as error:  # e.g. a JPEG cut inside its header: "Truncated File Read"
+            raise DataError(f"{name}: broken or truncated image ({error})") from error
     width, height = image.size
     if width * height > max_pixels:
         raise DataError(f"{name}: image of {width}×{height} pixels exceeds the limit of {max_pixels:,}")
