@@ -108,12 +108,17 @@ def run_job(job: Job, workdir: Path) -> dict[str, Any]:
         "HF_DATASETS_CACHE": str(workdir / "datasets-cache"),
     }
     command = [sys.executable, __file__, "--worker", str(job_file), str(result_file)]
+    loads: list[float] = []
     with (workdir / "worker.log").open("w") as log:
-        status = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO).returncode
-    if status != 0:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        while process.poll() is None:  # the machine's load while this run lasts, sampled every 10 s
+            loads.append(os.getloadavg()[0])
+            time.sleep(10)
+    load = {"load_mean": round(sum(loads) / max(len(loads), 1), 2), "load_max": round(max(loads, default=0.0), 2)}
+    if process.returncode != 0:
         tail = (workdir / "worker.log").read_text(errors="replace").splitlines()[-15:]
-        return {"error": f"exit status {status}", "log_tail": tail}
-    return json.loads(result_file.read_text())
+        return {"error": f"exit status {process.returncode}", "log_tail": tail, **load}
+    return {**json.loads(result_file.read_text()), **load}
 
 
 def summarise(result: dict[str, Any]) -> dict[str, float]:
@@ -128,12 +133,13 @@ def summarise(result: dict[str, Any]) -> dict[str, float]:
         "eval samples/s": result["eval_rows"] * len(result["eval_seconds"]) / sum(result["eval_seconds"]),
         "peak MiB": result["peak_rss_mib"],
         "score": result["score"],
+        "load": result["load_mean"],
     }
 
 
 def format_tables(rows: list[dict[str, Any]]) -> str:
     """Markdown tables: each run's measurements, then hfnlp / naive ratios per model."""
-    columns = ["tokenize rows/s", "train samples/s", "epoch s", "eval samples/s", "peak MiB", "score"]
+    columns = ["tokenize rows/s", "train samples/s", "epoch s", "eval samples/s", "peak MiB", "score", "load"]
     lines = [
         "| model | implementation | " + " | ".join(columns) + " | test metric |",
         "|---" * (len(columns) + 3) + "|",
@@ -171,6 +177,8 @@ def _format(column: str, value: float | None) -> str:
         return ""
     if column == "score":
         return f"{value:.4f}"
+    if column == "load":
+        return f"{value:.1f}"
     if column == "epoch s":
         return f"{value:.1f}"
     return f"{value:,.0f}"
@@ -274,19 +282,20 @@ def main() -> None:
                     "metric": result.get("metric", ""),
                     "summary": summarise(result),
                     "raw": result,
+                    "recipe": recipe,
                     "run_seconds": round(time.time() - started, 1),
                 }
                 rows.append(row)
                 print(f"{model}/{implementation}: {json.dumps(row['summary'] or result)}", flush=True)
-    report = {
-        "environment": env_before,
-        "load_average_after": os.getloadavg(),
-        "epochs": args.epochs,
-        "caption_epochs": args.caption_epochs,
-        "limit": args.limit,
-        "rows": rows,
-    }
-    output.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+                report = {
+                    "environment": env_before,
+                    "load_average_now": os.getloadavg(),
+                    "epochs": args.epochs,
+                    "caption_epochs": args.caption_epochs,
+                    "limit": args.limit,
+                    "rows": rows,
+                }
+                output.write_text(json.dumps(report, indent=2, ensure_ascii=False))  # after every run: nothing lost
     print()
     print(format_tables(rows))
     print(f"\nraw results: {output}")
@@ -418,12 +427,13 @@ def _with_threads(threads: int, step: Callable[[int], None]) -> Callable[[int], 
 
 
 def micro_profile(setup: MicroSetup, steps: int) -> list[tuple]:
-    """``torch.profiler`` over ``steps`` training steps of each hfnlp model on length-grouped batches: the operators
-    with the most self CPU time, and the optimizer step's share (milliseconds are totals over the profiled steps)."""
+    """``torch.profiler`` over ``steps`` training steps of each hfnlp model (random batches padded to their longest
+    text, hfnlp's default): the operators with the most self CPU time, and the optimizer step's share (milliseconds
+    are totals over the profiled steps)."""
     from torch.profiler import ProfilerActivity, profile
 
     rows = []
-    batches = setup.batches("grouped", steps)
+    batches = setup.batches("random", steps)
     for name in TEXT_MODELS:
         step = training_step(setup.model(name), batches)
         step(0)  # first-call allocations out of the profile
@@ -508,7 +518,7 @@ def micro_tokenization(setup: MicroSetup, steps: int) -> list[tuple]:
 def micro_threads(setup: MicroSetup, steps: int) -> list[tuple]:
     """Step time with 1 and 2 intra-op threads: on a loaded machine OpenMP threads spin-wait for busy cores."""
     rows = []
-    batches = setup.batches("grouped", steps)
+    batches = setup.batches("random", steps)
     for name in ("textcnn", "bilstm"):
         variants = {
             f"{threads} thread(s)": _with_threads(threads, training_step(setup.model(name), batches))
@@ -524,7 +534,7 @@ def micro_optimizer(setup: MicroSetup, steps: int) -> list[tuple]:
     import torch
 
     rows = []
-    batches = setup.batches("grouped", steps)
+    batches = setup.batches("random", steps)
     kinds = {"adamw_torch (default)": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
     for name in ("fasttext", "textcnn"):
         models = {kind: setup.model(name) for kind in kinds}
@@ -540,8 +550,8 @@ def micro_batching(setup: MicroSetup, steps: int) -> list[tuple]:
     rows = []
     steps_per_epoch = -(-len(setup.train) // 128)
     choices = {
-        "group_by_length (hfnlp)": ("grouped", None),
-        "random, padded to batch longest": ("random", None),
+        "group_by_length": ("grouped", None),
+        "random, padded to batch longest (hfnlp default)": ("random", None),
         "random, padded to 32": ("random", 32),
     }
     batches = {label: setup.batches(sampling, steps, pad_to=pad_to) for label, (sampling, pad_to) in choices.items()}
@@ -575,13 +585,14 @@ def micro_packing(setup: MicroSetup, steps: int) -> list[tuple]:
 
 
 def micro_compile(setup: MicroSetup, steps: int) -> list[tuple]:
-    """``torch.compile`` (inductor) against eager for TextCNN, on length-grouped batches (a new width can recompile)
-    and on fixed-32 batches (one shape); every compiled variant first runs all its batches once, timed as compiling."""
+    """``torch.compile`` (inductor) against eager for TextCNN, on batches padded to their longest text (a new width
+    can recompile) and on fixed-32 batches (one shape); every compiled variant first runs all its batches once,
+    timed as compiling."""
     import torch
 
     rows = []
     for label, batches in (
-        ("group_by_length", setup.batches("grouped", steps)),
+        ("batch longest", setup.batches("random", steps)),
         ("fixed 32", setup.batches("random", steps, pad_to=32)),
     ):
         compiled = training_step(torch.compile(setup.model("textcnn")), batches)
@@ -597,13 +608,13 @@ def micro_compile(setup: MicroSetup, steps: int) -> list[tuple]:
 
 
 def micro_data(setup: MicroSetup, steps: int) -> list[tuple]:
-    """The data path alone: a Trainer-style DataLoader (length-grouped sampler + ``DataCollatorWithPadding``) with
+    """The data path alone: a Trainer-style DataLoader (random order + ``DataCollatorWithPadding``) with
     0 or 2 workers, pin_memory on or off, against indexing a pre-padded tensor as the naive loop does."""
     import torch
     from torch.utils.data import DataLoader
 
     dataset = setup.train.remove_columns("length")
-    order = setup.order("grouped")
+    order = setup.order("random")
     iterators = {
         f"DataLoader + collator, workers={workers}, pin_memory={pin}": iter(
             DataLoader(
@@ -622,12 +633,14 @@ def micro_data(setup: MicroSetup, steps: int) -> list[tuple]:
 
 def micro_versus_naive(setup: MicroSetup, steps: int) -> list[tuple]:
     """hfnlp's and the tutorial's models step by step, interleaved so that load changes hit both alike: the tutorial
-    model on fixed-32 batches (its loop), hfnlp's model on the same batches (model code alone) and on length-grouped
-    batches (hfnlp's loop). Epoch estimates exclude the data path and Trainer's bookkeeping."""
+    model on fixed-32 batches (its loop), hfnlp's model on the same rows padded to 32 (model code alone), padded to
+    the batch's longest text (hfnlp's default) and length-grouped (``training.group_by_length: true``). Epoch
+    estimates exclude the data path and Trainer's bookkeeping."""
     import naive_reference as naive
     import torch
 
-    fixed, grouped = setup.batches("random", steps, pad_to=32), setup.batches("grouped", steps)
+    fixed, longest = setup.batches("random", steps, pad_to=32), setup.batches("random", steps)
+    grouped = setup.batches("grouped", steps)
     steps_per_epoch = -(-len(setup.train) // 128)
     buckets = setup.recipes["fasttext"].model["ngram_buckets"]
     for batch in fixed:  # the tutorial's fastText reads n-gram ids hashed in Python beforehand
@@ -638,6 +651,7 @@ def micro_versus_naive(setup: MicroSetup, steps: int) -> list[tuple]:
         variants = {
             "tutorial model, fixed 32": _tutorial_step(tutorial, fixed, with_ngrams=name == "fasttext"),
             "hfnlp model, fixed 32": training_step(setup.model(name), fixed),
+            "hfnlp model, batch longest (default)": training_step(setup.model(name), longest),
             "hfnlp model, group_by_length": training_step(setup.model(name), grouped),
         }
         timed = compare(variants, steps)
@@ -870,6 +884,12 @@ def naive_text_worker(job: Job) -> dict[str, Any]:
     else:
         model = naive.FastText(vocab_size, num_labels, embed, buckets, model_params["hidden_size"], dropout)
     naive.init_network(model)
+    vectors_seconds = 0.0
+    if recipe["tokenizer"]["pretrained_vectors"]:  # the tutorial's ``embedding = 'embedding_SougouNews.npz'``
+        started = time.perf_counter()
+        vectors = naive.load_vectors(recipe["tokenizer"]["pretrained_vectors"], prepared.vocab, embed)
+        model.embedding.weight.data.copy_(vectors)
+        vectors_seconds = time.perf_counter() - started
     result = naive.train_and_evaluate(
         model,
         prepared.tensors,
@@ -892,6 +912,7 @@ def naive_text_worker(job: Job) -> dict[str, Any]:
         "score": result.test_accuracy,
         "best_validation": result.best_validation_accuracy,
         "vocab_size": vocab_size,
+        "vectors_seconds": vectors_seconds,
     }
 
 

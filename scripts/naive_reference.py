@@ -81,6 +81,18 @@ def hash_ngrams(rows: Sequence[Sequence[int]], buckets: int) -> tuple[list[list[
     return bigrams, trigrams
 
 
+def load_vectors(path: str, vocab: dict[str, int], dim: int) -> torch.Tensor:
+    """An embedding matrix for ``vocab`` from a word2vec text file, as ``utils.py`` builds ``embedding_*.npz``: random
+    rows (uniform in [0, 1)), overwritten by the file's vector wherever the token has one."""
+    embeddings = torch.rand(len(vocab), dim)
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            parts = line.rstrip().split(" ")
+            if len(parts) == dim + 1 and parts[0] in vocab:
+                embeddings[vocab[parts[0]]] = torch.tensor([float(x) for x in parts[1:]])
+    return embeddings
+
+
 class TextCNN(nn.Module):
     """Kim's TextCNN as ``models/TextCNN.py`` writes it: ``Conv2d(1, filters, (k, embed))`` per width."""
 
