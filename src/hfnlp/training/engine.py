@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import transformers
 from datasets import DatasetDict
+from safetensors import SafetensorError
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import get_last_checkpoint
@@ -189,8 +190,36 @@ def fit(
         callbacks=all_callbacks,
         **trainer_kwargs,
     )
-    trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+    except Exception as error:
+        raise_if_checkpoint_cut_short(run, error)
+        raise
     return trainer
+
+
+def raise_if_checkpoint_cut_short(run: RunFolder, error: Exception) -> None:
+    """After training failed: if it failed while writing a checkpoint (disk full, quota, file size limit), raise an
+    :class:`HfnlpError` that says so and names the checkpoint that is intact; otherwise return.
+
+    The evidence is on disk, not in the exception: writers fail with anything from ``OSError(ENOSPC)`` to
+    safetensors' and torch's own errors, but a checkpoint folder without its state file was cut short.
+    """
+    half_written = sorted(
+        (path for path in run.path.glob("checkpoint-*") if path.is_dir() and path.suffix != ".incomplete"),
+        key=lambda path: int(path.name.rpartition("-")[2]),
+    )
+    newest = half_written[-1] if half_written else None
+    if newest is None or (newest / TRAINER_STATE_NAME).exists():
+        return
+    intact = last_complete_checkpoint(run.path)  # also moves the cut-short folder aside
+    free_mib = shutil.disk_usage(run.path).free / 2**20
+    raise HfnlpError(
+        f"could not finish writing {newest.name} in {run.path} ({type(error).__name__}: {error}); "
+        f"{free_mib:,.0f} MiB free there. "
+        + (f"{Path(intact).name} is intact: " if intact else "No earlier checkpoint exists: ")
+        + "make room, then run the same command with --resume."
+    ) from error
 
 
 def save_final_model(trainer: Trainer, run: RunFolder) -> Path:
@@ -198,7 +227,14 @@ def save_final_model(trainer: Trainer, run: RunFolder) -> Path:
 
     Trainer also writes ``training_args.bin``, a pickle: it stays out of a folder meant for others to load.
     """
-    trainer.save_model(str(run.model_dir))  # writes on the main process only
+    try:
+        trainer.save_model(str(run.model_dir))  # writes on the main process only
+    except (OSError, RuntimeError, SafetensorError) as error:  # what file writers raise on a full disk
+        raise HfnlpError(
+            f"could not write the final model folder {run.model_dir} ({type(error).__name__}: {error}); "
+            f"{shutil.disk_usage(run.path).free / 2**20:,.0f} MiB free there. The checkpoints are intact: make "
+            "room, then run the same command with --resume (no training step is repeated)."
+        ) from error
     if trainer.is_world_process_zero():
         (run.model_dir / "training_args.bin").unlink(missing_ok=True)
         shutil.copy(run.recipe_path, run.model_dir / "recipe.yaml")
