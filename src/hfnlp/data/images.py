@@ -61,9 +61,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit samples map linearly onto 8 bits (65535 → 255), so a dark image stays dark. A 32-bit "I" image
+        # holding values past 16 bits has no fixed range: it is scaled by its own peak.
         array = np.asarray(image, dtype=np.float64)
-        peak = array.max() or 1.0
-        image = Image.fromarray((array / peak * 255).astype(np.uint8), mode="L")
+        full_scale = 65535.0 if array.max() <= 65535 else array.max()
+        image = Image.fromarray(np.round(array / full_scale * 255).astype(np.uint8), mode="L")
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA"):
