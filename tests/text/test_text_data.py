@@ -149,3 +149,31 @@ def test_thucnews_reads_with_label_file():
     )
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 33590, "validation": 10000, "test": 10000}
     assert data.label_names[0] == "finance" and len(data.label_names) == 10
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["1", "1.0", "0"], "mixes integer ids and decimal numbers (integer ids: '1' (row 1), '0' (row 3); decimal numbers: '1.0'"),
+        (["0", "positive"], "mixes integer ids and names (integer ids: '0' (row 1); names: 'positive' (row 2))"),
+        (["true", "negative"], "mixes booleans and names"),
+    ],
+)
+def test_a_label_column_of_mixed_kinds_is_refused_when_labels_are_inferred(tmp_path, labels, message):
+    rows = [(f"review number {i}", labels[i % len(labels)]) for i in range(30)]
+    path = write_csv(tmp_path / "mixed.csv", rows)
+    with pytest.raises(DataError) as error:
+        load(train_file=str(path))
+    assert message in str(error.value) and "data.label_names" in str(error.value)
+
+
+def test_with_the_classes_given_a_decimal_label_is_a_bad_row(tmp_path):
+    path = write_csv(tmp_path / "mixed.csv", [(f"review number {i}", ["1", "1.0", "0"][i % 3]) for i in range(30)])
+    with pytest.raises(DataError, match="row 2: unknown label '1.0' \\(labels: 0, 1\\)"):
+        load(train_file=str(path), label_names=["0", "1"])
+
+
+def test_json_ids_written_as_numbers_and_as_text_are_one_label(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(json.dumps({"text": f"row {i}", "label": [1, "1", 0][i % 3]}) + "\n" for i in range(30)))
+    assert load(train_file=str(path)).label_names == ["0", "1"]

@@ -56,3 +56,27 @@ print(tokenizer.convert_ids_to_tokens(tokenizer("外卖送餐很快")["input_ids
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "['外卖', '送餐', '很快']"
+
+
+RUNAWAY_ROWS = """
+import resource, sys
+from datasets import Dataset, DatasetDict
+from hfnlp.tasks.text_classification import encode_splits
+from hfnlp.tokenization.text import TextTokenizerConfig, train_tokenizer
+
+tokenizer = train_tokenizer(TextTokenizerConfig(level="char", max_length=32), ["好吃的外卖很快送到"] * 10)
+texts = ["好吃的外卖很快送到" * 100_000 + str(i) for i in range(10)]  # 10 rows of 900,000 characters
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+splits = DatasetDict({"train": Dataset.from_dict({"text": texts, "label": [0] * 10})})
+lengths = set(encode_splits(splits, tokenizer, max_length=32)["train"]["length"])
+print(lengths, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_runaway_rows_are_truncated_with_bounded_memory():
+    # Untreated, tokenizers encodes all 9 M characters before truncating: 1.4 GB more memory on this machine.
+    result = subprocess.run([sys.executable, "-c", RUNAWAY_ROWS], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lengths, growth_mib = result.stdout.strip().rsplit(" ", 1)
+    assert lengths == "{32}"
+    assert int(growth_mib) < 700, f"tokenizing 10 long rows grew the process by {growth_mib} MiB"

@@ -251,10 +251,44 @@ def _resolve_label_names(config: TextDataConfig, raw: dict[str, Dataset]) -> lis
         return list(feature.names)
     if config.label_column not in train.column_names:
         return []  # validate_text_split reports the missing column with the file's columns
-    values = {value for value in train[config.label_column] if value not in (None, "")}
+    column = train[config.label_column]
+    _refuse_mixed_label_kinds(column, config.label_column)
+    values = {value for value in column if value not in (None, "")}
     if values and all(_as_label_id(v) is not None for v in values):
         return [str(i) for i in range(max(_as_label_id(v) for v in values) + 1)]
     return sorted(str(v) for v in values)
+
+
+def _label_kind(value: Any) -> str:
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
+        return "booleans"
+    if _as_label_id(value) is not None:
+        return "integer ids"
+    try:
+        float(value)
+        return "decimal numbers"
+    except (TypeError, ValueError):
+        return "names"
+
+
+def _refuse_mixed_label_kinds(column: Sequence[Any], name: str) -> None:
+    """Labels inferred from the data must be of one kind: ``1`` next to ``1.0`` or ``positive`` is almost always an
+    export accident (a spreadsheet turning ids into decimals), and guessing would silently create extra classes."""
+    examples: dict[str, dict[str, int]] = {}
+    for row, value in enumerate(column, start=1):
+        if value not in (None, ""):
+            kind = examples.setdefault(_label_kind(value), {})
+            if len(kind) < 3:
+                kind.setdefault(str(value), row)
+    if len(examples) > 1:
+        found = "; ".join(
+            f"{kind}: " + ", ".join(f"{value!r} (row {row})" for value, row in values.items())
+            for kind, values in examples.items()
+        )
+        raise DataError(
+            f"train split: the label column {name!r} mixes {' and '.join(examples)} ({found}); write every label "
+            "the same way, or list the classes in data.label_names or data.label_file"
+        )
 
 
 def validate_text_split(

@@ -11,7 +11,7 @@ from transformers import Pipeline, pipeline
 
 import hfnlp.models  # noqa: F401  (registers hfnlp's families with the Auto classes)
 from hfnlp.errors import HfnlpError
-from hfnlp.tokenization.text import load_saved_tokenizer
+from hfnlp.tokenization.text import cut_to_token_budget, load_saved_tokenizer
 
 
 def load_text_classifier(model: str | Path, trust_remote_code: bool = False) -> Pipeline:
@@ -38,5 +38,6 @@ def classify(classifier: Pipeline, texts: Sequence[str], batch_size: int = 64) -
     empty = [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
     if empty:
         raise HfnlpError(f"input row(s) {', '.join(str(i + 1) for i in empty[:10])}: empty text")
-    outputs = classifier(list(texts), batch_size=batch_size, truncation=True, top_k=1)
+    texts = cut_to_token_budget(texts, classifier.tokenizer.model_max_length)
+    outputs = classifier(texts, batch_size=batch_size, truncation=True, top_k=1)
     return [output[0] if isinstance(output, list) else output for output in outputs]

@@ -17,7 +17,13 @@ from hfnlp.errors import RecipeError
 from hfnlp.models import FAMILIES
 from hfnlp.models.initialization import initialize_weights
 from hfnlp.recipe import Recipe, TaskSpec, register_task
-from hfnlp.tokenization.text import TextTokenizerConfig, load_saved_tokenizer, save_tokenizer, train_tokenizer
+from hfnlp.tokenization.text import (
+    TextTokenizerConfig,
+    cut_to_token_budget,
+    load_saved_tokenizer,
+    save_tokenizer,
+    train_tokenizer,
+)
 from hfnlp.tokenization.vectors import load_pretrained_vectors
 from hfnlp.training.engine import RunFolder, RunOptions, fit, save_final_model, write_metrics
 from hfnlp.training.reports import (
@@ -83,7 +89,7 @@ def encode_splits(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_l
     """Tokenize every split (batched, truncated to ``max_length``, not padded) and add a ``length`` column."""
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
-        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        encoded = tokenizer(cut_to_token_budget(batch["text"], max_length), truncation=True, max_length=max_length)
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return encoded
 
