@@ -154,7 +154,7 @@ def test_thucnews_reads_with_label_file():
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        (["1", "1.0", "0"], "mixes integer ids and decimal numbers (integer ids: '1' (row 1), '0' (row 3); decimal numbers: '1.0'"),
+        (["1", "1.0", "0"], "mixes integer ids and decimal numbers (integer ids: '1' (row 1), '0' (row 3); decimal"),
         (["0", "positive"], "mixes integer ids and names (integer ids: '0' (row 1); names: 'positive' (row 2))"),
         (["true", "negative"], "mixes booleans and names"),
     ],
