@@ -25,6 +25,9 @@ VOCAB_SIZE = 40
 PAD = 0
 SMALL = {"vocab_size": VOCAB_SIZE, "embedding_dim": 8, "num_labels": 3, "dropout": 0.1}
 
+# fastText with TF-IDF weights and exact n-grams learnt from LEARNT_FROM (Galke & Scherp's wide MLP).
+WIDE_MLP = {"ngram_sizes": [2, 3], "pooling": "tfidf", "exact_ngrams": True, "bag_activation": "relu"}
+LEARNT_FROM = [[5, 9, 3, 12, 7], [4, 8], [9, 3], [3, 3, 8, 21, 6, 11], [12, 7, 4]]
 RNN_CASES = [
     ("text_rnn", {"cell": cell, "bidirectional": bidirectional, "pooling": pooling})
     for cell in ("lstm", "gru")
@@ -37,6 +40,7 @@ OTHER_CASES = [
     ("fasttext", {"ngram_sizes": []}),
     ("fasttext", {"ngram_sizes": [2]}),
     ("fasttext", {"ngram_sizes": [2, 3], "hidden_size": 6}),
+    ("fasttext", WIDE_MLP),
 ]
 FAMILY_DEFAULTS = {
     "text_rnn": {"hidden_size": 6, "num_layers": 2, "attention_size": 5},
@@ -66,6 +70,8 @@ def build(family: str, options: dict, seed: int = 0) -> nn.Module:
     config = hfnlp.models.MODEL_TYPES[family](**{**SMALL, **FAMILY_DEFAULTS[family], **options})
     model = hfnlp.models.FAMILIES[family].model_class(config)
     initialize_weights(model, "xavier", include_embeddings=True)
+    if hasattr(model, "learn_from_training_data"):
+        model.learn_from_training_data(LEARNT_FROM)
     return model.eval()
 
 
@@ -289,6 +295,10 @@ def test_tiny_model_learns_a_generated_task(case: tuple[str, dict]) -> None:
     initialize_from_config(model)
     generator = torch.Generator().manual_seed(0)
     train_ids, train_mask, train_labels = presence_task(512, generator)
+    if hasattr(model, "learn_from_training_data"):
+        model.learn_from_training_data(
+            [ids[mask.bool()].tolist() for ids, mask in zip(train_ids, train_mask, strict=True)]
+        )
     test_ids, test_mask, test_labels = presence_task(256, generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
 
@@ -412,3 +422,43 @@ def test_plain_fasttext_has_no_ngram_table() -> None:
     assert not any(name.startswith("ngram_embedding") for name in model.state_dict())
     with_ngrams = FastTextForSequenceClassification(FastTextConfig(**SMALL, ngram_buckets=101))
     assert with_ngrams.ngram_embedding.weight.shape == (101, 8)
+
+
+def test_exact_ngrams_give_each_training_ngram_a_row_and_leave_unseen_ones_out() -> None:
+    model = build("fasttext", {**WIDE_MLP, "ngram_buckets": 101})
+    learnt = {tuple(text[i : i + n]) for text in LEARNT_FROM for n in (2, 3) for i in range(len(text) - n + 1)}
+    keys = model.ngram_keys[model.ngram_keys < 2**31]
+    assert len(keys) == len(learnt) == len(set(keys.tolist()))  # a row each, no collision
+    assert torch.equal(keys, keys.sort().values)
+
+    rows, known = model._ngram_rows(torch.tensor([[5, 9, 3, 12, 7]]), 2)
+    assert known.all() and len(set(rows[0].tolist())) == 4
+    _, known = model._ngram_rows(torch.tensor([[9, 5, 5, 12]]), 2)  # tokens seen, bigrams never
+    assert not known.any()
+
+    # Capacity smaller than the n-grams found: the ones in most texts are kept.
+    small = build("fasttext", {**WIDE_MLP, "ngram_sizes": [2], "ngram_buckets": 2})
+    _, known = small._ngram_rows(torch.tensor([[9, 3, 12, 7]]), 2)
+    assert known.tolist() == [[True, False, True]]  # (9, 3) and (12, 7) occur in two texts each
+
+
+def test_tfidf_pooling_weighs_as_scikit_learn() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    model = build("fasttext", {"ngram_sizes": [2], "pooling": "tfidf", "exact_ngrams": True, "ngram_buckets": 101})
+    texts = [[5, 9, 3, 9, 3], [4, 8], [9, 3, 21]]
+    model.learn_from_training_data(texts)
+    # The same bags in scikit-learn: tokens and bigrams as words, sublinear tf, smoothed idf, unit L2 norm.
+    words = [[str(t) for t in text] + [f"{a}_{b}" for a, b in zip(text, text[1:], strict=False)] for text in texts]
+    vectorizer = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True)
+    expected = vectorizer.fit_transform(words).toarray()
+
+    rows, features, counts = model._bag_of_features(right_pad(texts), right_pad(texts) != PAD)
+    weights = (1 + counts.double().log()) * model.idf[features].double()
+    norms = torch.zeros(3, dtype=torch.float64).index_add_(0, rows, weights**2).sqrt()
+    actual = sorted(zip(rows.tolist(), (weights / norms[rows]).tolist(), strict=True))
+    wanted = sorted((row, value) for row, vector in enumerate(expected) for value in vector if value)
+    assert [row for row, _ in actual] == [row for row, _ in wanted]
+    torch.testing.assert_close(torch.tensor([v for _, v in actual]), torch.tensor([float(v) for _, v in wanted]))
+    unseen = model._bag_of_features(torch.tensor([[30, 31]]), torch.tensor([[True, True]]))[1]
+    assert model.idf[unseen].tolist() == [0.0, 0.0]  # tokens never seen in training weigh nothing

@@ -52,6 +52,8 @@ def run_text_classification(recipe: Recipe, options: RunOptions) -> dict[str, An
     logger.info("splits: %s; skipped bad rows: %s", {k: len(v) for k, v in data.splits.items()}, data.skipped_rows)
     encoded = encode_splits(data.splits, tokenizer, recipe.tokenizer.max_length)
     model = build_text_model(recipe, tokenizer, data.label_names)
+    if hasattr(model, "learn_from_training_data"):  # e.g. fastText's n-gram vocabulary and TF-IDF weights
+        model.learn_from_training_data(list(encoded["train"]["input_ids"]))
     trainer = fit(
         recipe,
         run,

@@ -27,6 +27,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.recipe import Recipe
+from hfnlp.training.optim import LazyAdamW, uses_sparse_gradients
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +180,10 @@ def fit(
     for callback in all_callbacks:  # debug subsets (--limit-train, --overfit-batch) choose what to train on
         if hasattr(callback, "select_train_dataset"):
             train_dataset = callback.select_train_dataset(train_dataset)
+    if uses_sparse_gradients(model) and "optimizer_cls_and_kwargs" not in trainer_kwargs:
+        logger.info("the model has sparse embedding gradients: training with LazyAdamW (training.optim is not used)")
+        adam = {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
+        trainer_kwargs["optimizer_cls_and_kwargs"] = (LazyAdamW, adam)
     trainer = trainer_class(
         model=model,
         args=args,

@@ -6,6 +6,8 @@ for ``trust_remote_code`` loading, where hfnlp is not installed, so it imports o
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -16,6 +18,7 @@ from .configuration_fasttext import FastTextConfig
 # The n-gram hash works on 31-bit states so that a state times the (31-bit, odd) multiplier fits in int64.
 _HASH_MASK = (1 << 31) - 1
 _HASH_MULTIPLIER = 0x5BD1E995  # MurmurHash2's multiplier
+_NO_NGRAM = 1 << 62  # an n-gram row not taken: larger than every 31-bit hash, so it sorts last and matches none
 
 
 def _mix(state: torch.Tensor) -> torch.Tensor:
@@ -25,17 +28,22 @@ def _mix(state: torch.Tensor) -> torch.Tensor:
     return state ^ (state >> 13)
 
 
-def hash_ngrams(input_ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
-    """Bucket ids in ``[0, buckets)`` of the n-grams of consecutive tokens: shape (batch, time - n + 1).
+def ngram_hashes(input_ids: torch.Tensor, n: int) -> torch.Tensor:
+    """31-bit hashes of the n-grams of consecutive tokens: shape (batch, time - n + 1).
 
-    Deterministic integer arithmetic only, so ids are the same on every device, run and platform.
+    Deterministic integer arithmetic only, so hashes are the same on every device, run and platform.
     """
     windows = input_ids.long().unfold(1, n, 1)
     # Seeding with n keeps a bigram and a trigram from sharing a hash by construction.
     state = torch.full_like(windows[..., 0], n)
     for position in range(n):
         state = _mix(state ^ (windows[..., position] & _HASH_MASK))
-    return _mix(state) % buckets
+    return _mix(state)
+
+
+def hash_ngrams(input_ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
+    """Bucket ids in ``[0, buckets)`` of the n-grams of consecutive tokens: shape (batch, time - n + 1)."""
+    return ngram_hashes(input_ids, n) % buckets
 
 
 class FastTextPreTrainedModel(PreTrainedModel):
@@ -65,12 +73,25 @@ class FastTextForSequenceClassification(FastTextPreTrainedModel):
             num_embeddings=config.vocab_size,
             embedding_dim=config.embedding_dim,
             padding_idx=config.pad_token_id,
+            sparse=config.sparse_embeddings,
         )
         dim = config.embedding_dim
-        self.ngram_embedding = nn.Embedding(config.ngram_buckets, dim) if config.ngram_sizes else None
+        self.ngram_embedding = (
+            nn.Embedding(config.ngram_buckets, dim, sparse=config.sparse_embeddings) if config.ngram_sizes else None
+        )
+        self.bag_bias = nn.Parameter(torch.zeros(dim)) if config.bag_activation == "relu" else None
         self.dropout = nn.Dropout(config.dropout)
         self.hidden = nn.Linear(dim, config.hidden_size) if config.hidden_size else None
         self.classifier = nn.Linear(config.hidden_size or dim, config.num_labels)
+        # Statistics of the training split (learn_from_training_data sets them), in persistent buffers: saved with
+        # the weights, so a loaded model computes exactly what the trained one did.
+        if config.pooling == "tfidf":
+            # Inverse document frequency of every token id, then of every n-gram row.
+            features = config.vocab_size + (config.ngram_buckets if config.ngram_sizes else 0)
+            self.register_buffer("idf", torch.ones(features))
+        if config.exact_ngrams and config.ngram_sizes:
+            # The hashes of the training split's n-grams, sorted: the n-gram in row i hashes to ngram_keys[i].
+            self.register_buffer("ngram_keys", torch.full((config.ngram_buckets,), _NO_NGRAM))
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -114,20 +135,12 @@ class FastTextForSequenceClassification(FastTextPreTrainedModel):
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         mask = attention_mask.bool()
-        dtype = self.embedding.weight.dtype
-
-        token_weights = mask.unsqueeze(-1).to(dtype)
-        total = (self.embedding(input_ids) * token_weights).sum(dim=1)
-        count = token_weights.sum(dim=1)
-        for n in self.config.ngram_sizes:
-            if input_ids.shape[1] < n:
-                continue
-            ngram_ids = hash_ngrams(input_ids, n, self.config.ngram_buckets)
-            ngram_weights = mask.unfold(1, n, 1).all(dim=-1).unsqueeze(-1).to(dtype)
-            total = total + (self.ngram_embedding(ngram_ids) * ngram_weights).sum(dim=1)
-            count = count + ngram_weights.sum(dim=1)
-        # An all-padding row averages nothing; clamping gives it a zero vector instead of 0/0.
-        features = self.dropout(total / count.clamp(min=1))
+        pooled = (
+            self._tfidf_pool(input_ids, mask) if self.config.pooling == "tfidf" else self._mean_pool(input_ids, mask)
+        )
+        if self.bag_bias is not None:
+            pooled = torch.relu(pooled + self.bag_bias)
+        features = self.dropout(pooled)
 
         if self.hidden is not None:
             features = torch.relu(self.hidden(features))
@@ -135,5 +148,104 @@ class FastTextForSequenceClassification(FastTextPreTrainedModel):
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
+    def _mean_pool(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        dtype = self.embedding.weight.dtype
+        token_weights = mask.unsqueeze(-1).to(dtype)
+        total = (self.embedding(input_ids) * token_weights).sum(dim=1)
+        count = token_weights.sum(dim=1)
+        for n in self.config.ngram_sizes:
+            if input_ids.shape[1] < n:
+                continue
+            ngram_ids, known = self._ngram_rows(input_ids, n)
+            ngram_weights = (mask.unfold(1, n, 1).all(dim=-1) & known).unsqueeze(-1).to(dtype)
+            total = total + (self.ngram_embedding(ngram_ids) * ngram_weights).sum(dim=1)
+            count = count + ngram_weights.sum(dim=1)
+        # An all-padding row averages nothing; clamping gives it a zero vector instead of 0/0.
+        return total / count.clamp(min=1)
 
-__all__ = ["FastTextForSequenceClassification", "FastTextPreTrainedModel", "hash_ngrams"]
+    def _tfidf_pool(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        rows, features, counts = self._bag_of_features(input_ids, mask)
+        dtype = self.embedding.weight.dtype
+        weights = (1 + counts.to(dtype).log()) * self.idf[features].to(dtype)
+        norms = torch.zeros(input_ids.shape[0], dtype=dtype, device=weights.device).index_add_(0, rows, weights**2)
+        weights = weights / norms.sqrt().clamp(min=1e-12)[rows]
+        pooled = torch.zeros(input_ids.shape[0], self.config.embedding_dim, dtype=dtype, device=weights.device)
+        tokens = features < self.config.vocab_size
+        pooled = pooled.index_add(0, rows[tokens], self.embedding(features[tokens]) * weights[tokens, None])
+        if self.ngram_embedding is not None:
+            ngrams = ~tokens
+            vectors = self.ngram_embedding(features[ngrams] - self.config.vocab_size)
+            pooled = pooled.index_add(0, rows[ngrams], vectors * weights[ngrams, None])
+        return pooled
+
+    def _bag_of_features(
+        self, input_ids: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every distinct token and n-gram of each text as ``(row, feature, count)``: features below ``vocab_size``
+        are token ids, the others n-gram buckets offset by ``vocab_size``."""
+        vocab_size = self.config.vocab_size
+        features, valid = [input_ids.long()], [mask]
+        for n in self.config.ngram_sizes:
+            if input_ids.shape[1] >= n:
+                ngram_ids, known = self._ngram_rows(input_ids, n)
+                features.append(ngram_ids + vocab_size)
+                valid.append(mask.unfold(1, n, 1).all(dim=-1) & known)
+        features, valid = torch.cat(features, dim=1), torch.cat(valid, dim=1)
+        width = vocab_size + self.config.ngram_buckets
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(features)
+        keys, counts = torch.unique((rows * width + features)[valid], return_counts=True)
+        return keys // width, keys % width, counts
+
+    def _ngram_rows(self, input_ids: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row of every n-gram in the n-gram table, and whether it has one (hashed n-grams always do)."""
+        if not self.config.exact_ngrams:
+            return hash_ngrams(input_ids, n, self.config.ngram_buckets), torch.ones_like(
+                input_ids[:, n - 1 :], dtype=torch.bool
+            )
+        hashes = ngram_hashes(input_ids, n)
+        rows = torch.searchsorted(self.ngram_keys, hashes).clamp(max=self.config.ngram_buckets - 1)
+        return rows, self.ngram_keys[rows] == hashes
+
+    @torch.no_grad()
+    def learn_from_training_data(self, input_ids: Sequence[Sequence[int]], batch_size: int = 1024) -> None:
+        """Learn what ``exact_ngrams`` and ``pooling="tfidf"`` take from the training texts' token ids (unpadded).
+
+        ``exact_ngrams``: a row for each n-gram, the ``ngram_buckets`` found in most texts if there are more.
+        ``tfidf``: inverse document frequencies ``ln((1 + n) / (1 + df)) + 1`` for what occurs in df of the n texts
+        (scikit-learn's smoothed idf), 0 for what never occurs, so that unseen tokens and n-grams weigh nothing.
+        Does nothing for a plain fastText model.
+        """
+        if self.config.exact_ngrams and self.config.ngram_sizes:
+            hashes = []
+            for batch, mask in self._batches(input_ids, batch_size):
+                rows = torch.arange(batch.shape[0]).unsqueeze(1)
+                for n in self.config.ngram_sizes:
+                    if batch.shape[1] >= n:
+                        valid = mask.unfold(1, n, 1).all(dim=-1)
+                        keys = (rows * (1 << 31) + ngram_hashes(batch, n))[valid]
+                        hashes.append(torch.unique(keys) % (1 << 31))  # once per text: document frequencies
+            found, document_frequency = torch.unique(torch.cat(hashes), return_counts=True)
+            # Most frequent first; a stable sort of the (sorted) hashes breaks ties the same way on every run.
+            order = torch.sort(-document_frequency, stable=True).indices
+            kept = found[order[: self.config.ngram_buckets]].sort().values
+            self.ngram_keys.fill_(_NO_NGRAM)
+            self.ngram_keys[: len(kept)] = kept.to(self.ngram_keys.device)
+        if self.config.pooling == "tfidf":
+            document_frequency = torch.zeros_like(self.idf, dtype=torch.float64)
+            for batch, mask in self._batches(input_ids, batch_size):
+                _, features, _ = self._bag_of_features(batch.to(self.idf.device), mask.to(self.idf.device))
+                document_frequency.index_add_(0, features, torch.ones_like(features, dtype=torch.float64))
+            idf = torch.log((1 + len(input_ids)) / (1 + document_frequency)) + 1
+            self.idf.copy_(torch.where(document_frequency > 0, idf, torch.zeros_like(idf)))
+
+    def _batches(
+        self, input_ids: Sequence[Sequence[int]], batch_size: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(input_ids), batch_size):
+            chunk = [torch.as_tensor(ids, dtype=torch.long) for ids in input_ids[start : start + batch_size]]
+            batch = nn.utils.rnn.pad_sequence(chunk, batch_first=True, padding_value=self.config.pad_token_id)
+            lengths = torch.tensor([len(ids) for ids in chunk])
+            yield batch, torch.arange(batch.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+__all__ = ["FastTextForSequenceClassification", "FastTextPreTrainedModel", "hash_ngrams", "ngram_hashes"]

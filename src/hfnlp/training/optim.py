@@ -1,0 +1,95 @@
+"""``LazyAdamW``: AdamW that also takes sparse gradients, updating only the rows a batch touched.
+
+fastText's n-gram tables have hundreds of thousands of rows of which a batch uses a few thousand. With dense
+gradients every optimizer step reads and writes the whole table and its two moment buffers (65 M parameters:
+0.4 s a step on 2 CPU cores); with ``nn.Embedding(sparse=True)`` and this optimizer a step costs what the batch
+uses. PyTorch's ``SparseAdam`` takes only sparse gradients and ``AdamW`` only dense ones, and Trainer wants one
+optimizer, hence this class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+
+class LazyAdamW(torch.optim.Optimizer):
+    """AdamW (decoupled weight decay, bias-corrected moments) for dense and sparse gradients.
+
+    Dense gradients get exactly ``torch.optim.AdamW``'s update. For a sparse gradient only the rows it holds are
+    updated, moments and weight decay included ("lazy" Adam, as ``torch.optim.SparseAdam``): a row's moments
+    decay only on steps that use the row, which is the point for rare n-grams.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= beta < 1 for beta in betas):
+            raise ValueError(f"invalid LazyAdamW settings: lr={lr}, betas={betas}, eps={eps}, wd={weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        """One update of every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                state["step"] += 1
+                step = state["step"].item()
+                step_size = lr / (1 - beta1**step)
+                correction2 = math.sqrt(1 - beta2**step)
+                if param.grad.is_sparse:
+                    self._sparse_update(param, state, lr, beta1, beta2, eps, decay, step_size, correction2)
+                    continue
+                grad, exp_avg, exp_avg_sq = param.grad, state["exp_avg"], state["exp_avg_sq"]
+                param.mul_(1 - lr * decay)
+                exp_avg.lerp_(grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                param.addcdiv_(exp_avg, (exp_avg_sq.sqrt() / correction2).add_(eps), value=-step_size)
+        return loss
+
+    @staticmethod
+    def _sparse_update(
+        param: torch.Tensor,
+        state: dict[str, Any],
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        decay: float,
+        step_size: float,
+        correction2: float,
+    ) -> None:
+        grad = param.grad.coalesce()  # one entry per row, repeated rows summed
+        rows, values = grad.indices()[0], grad.values()
+        exp_avg = state["exp_avg"].index_select(0, rows).lerp_(values, 1 - beta1)
+        exp_avg_sq = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(values, values, value=1 - beta2)
+        state["exp_avg"].index_copy_(0, rows, exp_avg)
+        state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+        updated = param.index_select(0, rows).mul_(1 - lr * decay)
+        updated.addcdiv_(exp_avg, (exp_avg_sq.sqrt() / correction2).add_(eps), value=-step_size)
+        param.index_copy_(0, rows, updated)
+
+
+def uses_sparse_gradients(model: torch.nn.Module) -> bool:
+    """Whether any embedding of ``model`` produces sparse gradients (``nn.Embedding(sparse=True)``)."""
+    return any(getattr(module, "sparse", False) for module in model.modules())
