@@ -308,6 +308,7 @@ MICRO_BENCHMARKS = (
     "tokenization",
     "threads",
     "optimizer",
+    "sparse",
     "batching",
     "packing",
     "compile",
@@ -543,6 +544,27 @@ def micro_optimizer(setup: MicroSetup, steps: int) -> list[tuple]:
         alone = compare({kind: lambda _, o=optimizers[kind]: o.step() for kind in kinds}, max(steps // 2, 5))
         rows += [("optimizer", name, kind, whole[kind], f"optimizer.step alone {alone[kind]:.0f} ms") for kind in kinds]
     return rows
+
+
+def micro_sparse(setup: MicroSetup, steps: int) -> list[tuple]:
+    """The wide-MLP recipe (fastText with TF-IDF bags of exact char 1-3-grams, 500,000-row table) with dense
+    embedding gradients and AdamW, against sparse gradients and hfnlp's LazyAdamW: whole training steps."""
+    from hfnlp.recipe import recipe_from_dict
+    from hfnlp.tasks.text_classification import build_text_model
+    from hfnlp.training.optim import LazyAdamW
+
+    batches = setup.batches("random", steps, batch_size=64)
+    train_ids = list(setup.train["input_ids"])
+    variants = {}
+    for sparse in (False, True):
+        recipe = resolved_recipe("thucnews-wide-mlp", DEFAULT_DATA_ROOT, [f"model.sparse_embeddings={sparse}"])
+        model = build_text_model(recipe_from_dict(recipe), setup.tokenizer, setup.label_names)
+        model.learn_from_training_data(train_ids)
+        optimizer = LazyAdamW(model.parameters(), lr=1e-3) if sparse else None
+        label = "sparse gradients, LazyAdamW (recipe)" if sparse else "dense gradients, AdamW"
+        variants[label] = training_step(model, batches, optimizer)
+    timed = compare(variants, steps)
+    return [("sparse embeddings", "wide-mlp", label, ms, "") for label, ms in timed.items()]
 
 
 def micro_batching(setup: MicroSetup, steps: int) -> list[tuple]:

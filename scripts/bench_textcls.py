@@ -24,6 +24,7 @@ DEFAULT_RECIPES = [
     "thucnews-textrnn",
     "thucnews-textrnn-att",
     "thucnews-fasttext",
+    "thucnews-wide-mlp",
     "waimai-bilstm",
     "waimai-textcnn",
     "imdb-bilstm",

@@ -177,3 +177,11 @@ def test_json_ids_written_as_numbers_and_as_text_are_one_label(tmp_path):
     path = tmp_path / "ids.jsonl"
     path.write_text("".join(json.dumps({"text": f"row {i}", "label": [1, "1", 0][i % 3]}) + "\n" for i in range(30)))
     assert load(train_file=str(path)).label_names == ["0", "1"]
+
+
+def test_a_file_named_for_two_splits_and_a_missing_split_file_are_refused(tmp_path):
+    path = write_csv(tmp_path / "reviews.csv", make_sentiment_rows(40))
+    with pytest.raises(DataError, match=r"data.validation_file and data.train_file are the same file .*reviews.csv"):
+        load(train_file=str(path), validation_file=str(tmp_path / "." / "reviews.csv"))
+    with pytest.raises(DataError, match=r"data file not found: .*dev.csv"):
+        load(train_file=str(path), validation_file=str(tmp_path / "dev.csv"))
