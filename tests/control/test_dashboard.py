@@ -54,6 +54,7 @@ def server(tmp_path: Path):
 
 
 def test_every_request_needs_the_token(server):
+    assert server.httpd.server_address[0] == "127.0.0.1"  # this machine only, unless --host says otherwise
     base = server.url.split("?")[0]
     assert request(base)[0] == 401
     assert request(f"{base}api/status")[0] == 401
