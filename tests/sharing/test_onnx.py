@@ -72,3 +72,15 @@ def test_masked_recurrence_computes_what_packing_computes(cell, pooling):
         packed = model(input_ids=input_ids, attention_mask=attention_mask).logits
         masked = ExportableTextClassifier(model)(input_ids, attention_mask)
     assert torch.allclose(packed, masked, atol=1e-6)
+
+
+def test_fasttext_with_learnt_ngrams_is_refused_by_name(tmp_path):
+    from hfnlp.errors import HfnlpError
+    from hfnlp.hub.onnx_export import export_onnx
+    from hfnlp.models.fasttext import FastTextConfig, FastTextForSequenceClassification
+
+    config = FastTextConfig(vocab_size=20, num_labels=2, ngram_buckets=50, exact_ngrams=True, pooling="tfidf")
+    FastTextForSequenceClassification(config).save_pretrained(tmp_path)
+    with pytest.raises(HfnlpError, match="exact_ngrams or pooling: tfidf cannot be exported to ONNX"):
+        export_onnx(tmp_path)
+    assert not (tmp_path / "onnx").exists()

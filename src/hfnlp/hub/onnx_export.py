@@ -142,6 +142,12 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, opset: 
     model_dir = Path(model_dir)
     output = Path(output) if output is not None else model_dir / ONNX_PATH
     model = load_text_classifier_model(model_dir)
+    if getattr(model.config, "exact_ngrams", False) or getattr(model.config, "pooling", "mean") == "tfidf":
+        # torch.searchsorted and torch.unique, which find and count a text's n-grams, have no ONNX operator.
+        raise HfnlpError(
+            f"{model_dir}: fastText with exact_ngrams or pooling: tfidf cannot be exported to ONNX (n-gram lookup "
+            "and counting have no ONNX operators); the PyTorch model folder is complete and loads anywhere"
+        )
     exportable = ExportableTextClassifier(model).eval()
     input_ids, attention_mask = check_batch(model.config.vocab_size, model.config.pad_token_id)
     output.parent.mkdir(parents=True, exist_ok=True)
