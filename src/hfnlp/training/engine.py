@@ -210,21 +210,21 @@ def raise_if_checkpoint_cut_short(run: RunFolder, error: Exception) -> None:
     The evidence is on disk, not in the exception: writers fail with anything from ``OSError(ENOSPC)`` to
     safetensors' and torch's own errors, but a checkpoint folder without its state file was cut short.
     """
-    half_written = sorted(
-        (path for path in run.path.glob("checkpoint-*") if path.is_dir() and path.suffix != ".incomplete"),
-        key=lambda path: int(path.name.rpartition("-")[2]),
-    )
-    newest = half_written[-1] if half_written else None
-    if newest is None or (newest / TRAINER_STATE_NAME).exists():
+    newest = get_last_checkpoint(str(run.path))  # checkpoint-N folders only, never *.incomplete
+    if newest is None or (Path(newest) / TRAINER_STATE_NAME).exists():
         return
     intact = last_complete_checkpoint(run.path)  # also moves the cut-short folder aside
-    free_mib = shutil.disk_usage(run.path).free / 2**20
     raise HfnlpError(
-        f"could not finish writing {newest.name} in {run.path} ({type(error).__name__}: {error}); "
-        f"{free_mib:,.0f} MiB free there. "
-        + (f"{Path(intact).name} is intact: " if intact else "No earlier checkpoint exists: ")
+        _write_failure(f"finish writing {Path(newest).name} in {run.path}", run, error)
+        + (f" {Path(intact).name} is intact: " if intact else " No earlier checkpoint exists: ")
         + "make room, then run the same command with --resume."
     ) from error
+
+
+def _write_failure(what: str, run: RunFolder, error: BaseException) -> str:
+    # The free space is what a full disk or quota shows; the error text names a file size limit or anything else.
+    free_mib = shutil.disk_usage(run.path).free / 2**20
+    return f"could not {what} ({type(error).__name__}: {error}); {free_mib:,.0f} MiB free there."
 
 
 def save_final_model(trainer: Trainer, run: RunFolder) -> Path:
@@ -236,9 +236,9 @@ def save_final_model(trainer: Trainer, run: RunFolder) -> Path:
         trainer.save_model(str(run.model_dir))  # writes on the main process only
     except (OSError, RuntimeError, SafetensorError) as error:  # what file writers raise on a full disk
         raise HfnlpError(
-            f"could not write the final model folder {run.model_dir} ({type(error).__name__}: {error}); "
-            f"{shutil.disk_usage(run.path).free / 2**20:,.0f} MiB free there. The checkpoints are intact: make "
-            "room, then run the same command with --resume (no training step is repeated)."
+            _write_failure(f"write the final model folder {run.model_dir}", run, error)
+            + " The checkpoints are intact: make room, then run the same command with --resume (no training step"
+            " is repeated)."
         ) from error
     if trainer.is_world_process_zero():
         (run.model_dir / "training_args.bin").unlink(missing_ok=True)

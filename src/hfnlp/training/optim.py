@@ -55,39 +55,47 @@ class LazyAdamW(torch.optim.Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                 state["step"] += 1
                 step = state["step"].item()
-                step_size = lr / (1 - beta1**step)
-                correction2 = math.sqrt(1 - beta2**step)
-                if param.grad.is_sparse:
-                    self._sparse_update(param, state, lr, beta1, beta2, eps, decay, step_size, correction2)
+                settings = dict(
+                    lr=lr,
+                    beta1=beta1,
+                    beta2=beta2,
+                    eps=eps,
+                    decay=decay,
+                    step_size=lr / (1 - beta1**step),
+                    correction2=math.sqrt(1 - beta2**step),
+                )
+                if not param.grad.is_sparse:
+                    _adamw_update_(param, param.grad, state["exp_avg"], state["exp_avg_sq"], **settings)
                     continue
-                grad, exp_avg, exp_avg_sq = param.grad, state["exp_avg"], state["exp_avg_sq"]
-                param.mul_(1 - lr * decay)
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                param.addcdiv_(exp_avg, (exp_avg_sq.sqrt() / correction2).add_(eps), value=-step_size)
+                # The same update on copies of the rows the gradient holds, written back into the full tensors.
+                grad = param.grad.coalesce()  # one entry per row, repeated rows summed
+                rows = grad.indices()[0]
+                tensors = [tensor.index_select(0, rows) for tensor in (param, state["exp_avg"], state["exp_avg_sq"])]
+                _adamw_update_(tensors[0], grad.values(), tensors[1], tensors[2], **settings)
+                for tensor, updated in zip((param, state["exp_avg"], state["exp_avg_sq"]), tensors, strict=True):
+                    tensor.index_copy_(0, rows, updated)
         return loss
 
-    @staticmethod
-    def _sparse_update(
-        param: torch.Tensor,
-        state: dict[str, Any],
-        lr: float,
-        beta1: float,
-        beta2: float,
-        eps: float,
-        decay: float,
-        step_size: float,
-        correction2: float,
-    ) -> None:
-        grad = param.grad.coalesce()  # one entry per row, repeated rows summed
-        rows, values = grad.indices()[0], grad.values()
-        exp_avg = state["exp_avg"].index_select(0, rows).lerp_(values, 1 - beta1)
-        exp_avg_sq = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(values, values, value=1 - beta2)
-        state["exp_avg"].index_copy_(0, rows, exp_avg)
-        state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
-        updated = param.index_select(0, rows).mul_(1 - lr * decay)
-        updated.addcdiv_(exp_avg, (exp_avg_sq.sqrt() / correction2).add_(eps), value=-step_size)
-        param.index_copy_(0, rows, updated)
+
+def _adamw_update_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    decay: float,
+    step_size: float,
+    correction2: float,
+) -> None:
+    """``torch.optim.AdamW``'s update, in place: decoupled decay, moments, bias-corrected step."""
+    param.mul_(1 - lr * decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    param.addcdiv_(exp_avg, (exp_avg_sq.sqrt() / correction2).add_(eps), value=-step_size)
 
 
 def uses_sparse_gradients(model: torch.nn.Module) -> bool:
