@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,20 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] =
 @pytest.fixture
 def sentiment_csv(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "reviews.csv", make_sentiment_rows(600))
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread for the duration: tiny models gain nothing from more, and on a busy 2-core machine the
+    threads' synchronisation makes them several times slower. The previous count is restored."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def requires_shared_data(*parts: str) -> pytest.MarkDecorator:

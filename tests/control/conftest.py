@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 
-from tests.conftest import make_sentiment_rows, write_csv
+from tests.conftest import make_sentiment_rows, one_torch_thread, write_csv
 
 
 @pytest.fixture
@@ -59,8 +58,5 @@ def extra_callbacks(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny models train faster on one thread, and much faster on a busy machine (no waiting for a second core)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield

@@ -20,6 +20,7 @@ from hfnlp.models.fasttext.modeling_fasttext import hash_ngrams
 from hfnlp.models.initialization import initialize_from_config, initialize_weights
 from hfnlp.models.text_cnn import TextCNNConfig, TextCNNForSequenceClassification
 from hfnlp.models.text_rnn import TextRNNConfig, TextRNNForSequenceClassification
+from tests.conftest import one_torch_thread
 
 VOCAB_SIZE = 40
 PAD = 0
@@ -52,11 +53,8 @@ CASES = RNN_CASES + OTHER_CASES
 
 @pytest.fixture(autouse=True)
 def single_thread():
-    """Tiny models only lose from intra-op threads, the more so on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 def case_id(case: tuple[str, dict]) -> str:

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 
 from hfnlp.cli import main
-from tests.conftest import make_sentiment_rows, write_csv
+from tests.conftest import make_sentiment_rows, one_torch_thread, write_csv
 
 QUIET = {"report_to": [], "disable_tqdm": True, "logging_steps": 5}
 TEXT_MODELS: dict[str, dict[str, Any]] = {
@@ -27,11 +26,8 @@ FAMILIES = [*TEXT_MODELS, *TASK_MODULES]
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread() -> Iterator[None]:
-    """One torch thread: on a shared 2-core machine, two threads contend and run several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 def train(root: Path, name: str, recipe: dict[str, Any]) -> Path:

@@ -6,22 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 
 from hfnlp.data.synthetic_images import write_shapes_folder
+from tests.conftest import one_torch_thread
 
 QUIET_TRAINING = {"report_to": [], "disable_tqdm": True, "logging_steps": 5}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy shared CPU the threads' synchronisation
-    makes them many times slower; restored after each module."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread():
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
