@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from datasets import Dataset, DatasetDict
 
+from hfnlp.tasks.text_classification import encode_splits
 from hfnlp.tokenization.text import TextTokenizerConfig, load_saved_tokenizer, save_tokenizer, train_tokenizer
 
 TEXTS = [
@@ -38,6 +40,19 @@ def test_levels_split_as_documented():
     assert tokens("word", "This movie was <br />GREAT.") == ["this", "movie", "was", "great", "."]
     assert tokens("word", "GREAT, really.", punctuation="drop") == ["great", "really"]
     assert tokens("jieba", "外卖送餐很快") == ["外卖", "送餐", "很快"]
+
+
+@pytest.mark.parametrize("level", ["char", "word", "jieba", "bpe", "wordpiece"])
+def test_encode_splits_gives_the_tokenizers_ids(level):
+    tokenizer = train_tokenizer(TextTokenizerConfig(level=level, vocab_size=200), TEXTS)
+    tokenizer(TEXTS, truncation=True, max_length=3)  # leaves truncation to 3 tokens set on the Rust tokenizer
+    splits = DatasetDict({"train": Dataset.from_dict({"text": TEXTS, "label": [0] * len(TEXTS)})})
+    encoded = encode_splits(splits, tokenizer, max_length=12)["train"]
+    expected = tokenizer(TEXTS, truncation=True, max_length=12)
+    assert encoded["input_ids"][:] == expected["input_ids"]
+    assert encoded["attention_mask"][:] == expected["attention_mask"]
+    assert encoded["length"][:] == [len(ids) for ids in expected["input_ids"]]
+    assert encoded.column_names == ["label", "input_ids", "attention_mask", "length"]
 
 
 def test_jieba_tokenizer_loads_without_hfnlp(tmp_path):

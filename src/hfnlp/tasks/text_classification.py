@@ -19,9 +19,12 @@ from hfnlp.models.initialization import initialize_weights
 from hfnlp.recipe import Recipe, TaskSpec, register_task
 from hfnlp.tokenization.text import (
     TextTokenizerConfig,
+    char_pipeline,
     cut_to_token_budget,
+    ids_encoder,
     load_saved_tokenizer,
     save_tokenizer,
+    token_budget,
     train_tokenizer,
 )
 from hfnlp.tokenization.vectors import load_pretrained_vectors
@@ -88,10 +91,24 @@ def tokenizer_for_run(run: RunFolder, config: TextTokenizerConfig, train_texts: 
 
 
 def encode_splits(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int) -> DatasetDict:
-    """Tokenize every split (batched, truncated to ``max_length``, not padded) and add a ``length`` column."""
+    """Tokenize every split (truncated to ``max_length``, not padded) and add a ``length`` column.
+
+    The ids are those of ``tokenizer(texts, truncation=True, max_length=max_length)``: a char-level tokenizer gets them
+    by table lookup (:mod:`hfnlp.tokenization.char_level`), others batched through ``datasets.map``.
+    """
+    pipeline = char_pipeline(tokenizer)
+    if pipeline is not None:
+        return pipeline.encode_splits(splits, tokenizer, max_length=max_length, max_chars=token_budget(max_length))
+
+    encode_ids = ids_encoder(tokenizer, max_length)
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
-        encoded = tokenizer(cut_to_token_budget(batch["text"], max_length), truncation=True, max_length=max_length)
+        texts = cut_to_token_budget(batch["text"], max_length)
+        if encode_ids is None:
+            encoded = tokenizer(texts, truncation=True, max_length=max_length)
+        else:
+            ids = encode_ids(texts)
+            encoded = {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids]}
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return encoded
 

@@ -8,8 +8,9 @@ rebuilt vocabulary reorders ids and silently ruins a trained model).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,9 +19,12 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, tr
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from hfnlp.errors import DataError, RecipeError
+from hfnlp.tokenization.char_level import CharPipeline, word_level_vocabulary
 from hfnlp.tokenization.tokenization_jieba import JiebaTokenizerFast, jieba_pre_tokenizer
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
+SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN]
+MODEL_INPUT_NAMES = ["input_ids", "attention_mask"]
 SETTINGS_FILE = "hfnlp_tokenizer.json"
 # More characters than any token of real text spans (a long word, an HTML tag stripped before a character).
 MAX_CHARS_PER_TOKEN = 50
@@ -67,7 +71,16 @@ def train_tokenizer(
     tokenizer = Tokenizer(_model_for(config.level))
     tokenizer.normalizer = text_normalizer(config)
     tokenizer.pre_tokenizer = jieba_pre_tokenizer() if config.level == "jieba" else _pre_tokenizer_for(config)
-    tokenizer.train_from_iterator(texts, _trainer_for(config), length=num_texts)
+    if config.level == "char":
+        # WordLevelTrainer's vocabulary, from counts made by table lookup: 20 ms instead of 400 on THUCNews titles.
+        counts = CharPipeline(strip_html=config.strip_html).token_counts(tokenizer, texts)
+        vocab = word_level_vocabulary(
+            counts, vocab_size=config.vocab_size, min_frequency=config.min_frequency, special_tokens=SPECIAL_TOKENS
+        )
+        tokenizer.model = models.WordLevel(vocab, unk_token=UNK_TOKEN)
+        tokenizer.add_special_tokens(SPECIAL_TOKENS)  # as Tokenizer.train adds the trainer's special tokens
+    else:
+        tokenizer.train_from_iterator(texts, _trainer_for(config), length=num_texts)
     if config.level != "jieba":
         return wrap_tokenizer(tokenizer, config.max_length)
     # transformers deep-copies the tokenizer, which a Python pre-tokenizer cannot survive; the class re-attaches it.
@@ -84,8 +97,53 @@ def cut_to_token_budget(texts: Iterable[str], max_length: int) -> list[str]:
     cell) would cost memory and time in proportion to its length: 20 texts of 900,000 characters took 2.6 GB
     and 25 s to truncate to 32 tokens. The cut keeps far more characters than ``max_length`` tokens span.
     """
-    limit = max_length * MAX_CHARS_PER_TOKEN
+    limit = token_budget(max_length)
     return [text[:limit] for text in texts]
+
+
+def token_budget(max_length: int) -> int:
+    """How many characters of a text :func:`cut_to_token_budget` keeps for ``max_length`` tokens."""
+    return max_length * MAX_CHARS_PER_TOKEN
+
+
+def ids_encoder(tokenizer: PreTrainedTokenizerBase, max_length: int) -> Callable[[list[str]], list[list[int]]] | None:
+    """A function giving ``tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]`` straight from the
+    Rust tokenizer (no offsets, no ``BatchEncoding``: 20-50% faster), or None for a tokenizer whose call returns more
+    than ids and an all-ones attention mask (``token_type_ids``, or a slow tokenizer)."""
+    if not isinstance(tokenizer, PreTrainedTokenizerFast) or list(tokenizer.model_input_names) != MODEL_INPUT_NAMES:
+        return None
+    backend = tokenizer.backend_tokenizer
+
+    def encode(texts: list[str]) -> list[list[int]]:
+        # The settings the tokenizer's call puts on its backend (and leaves there) for these arguments.
+        backend.enable_truncation(max_length, stride=0, strategy="longest_first", direction=tokenizer.truncation_side)
+        backend.no_padding()
+        backend.encode_special_tokens = tokenizer.split_special_tokens
+        return [encoding.ids for encoding in backend.encode_batch_fast(texts)]
+
+    return encode
+
+
+def char_pipeline(tokenizer: PreTrainedTokenizerBase) -> CharPipeline | None:
+    """The pipeline of ``tokenizer`` if it tokenizes exactly as a ``level: char`` tokenizer trained here (any
+    vocabulary, HTML stripping and lower-casing), so that :class:`CharPipeline` can encode for it; else None."""
+    if not isinstance(tokenizer, PreTrainedTokenizerFast) or isinstance(tokenizer, JiebaTokenizerFast):
+        return None  # a Python pre-tokenizer (jieba) cannot even be serialized for the comparison below
+    backend = tokenizer.backend_tokenizer
+    if (
+        not isinstance(backend.model, models.WordLevel)
+        or backend.normalizer is None
+        or backend.pre_tokenizer is None
+        or backend.pre_tokenizer.__getstate__() != _pre_tokenizer_for(TextTokenizerConfig(level="char")).__getstate__()
+        or tokenizer.truncation_side != "right"
+        or (backend.post_processor is not None and backend.post_processor.num_special_tokens_to_add(False))
+    ):
+        return None
+    for strip_html, lowercase in itertools.product((True, False), repeat=2):
+        settings = TextTokenizerConfig(level="char", strip_html=strip_html, lowercase=lowercase)
+        if backend.normalizer.__getstate__() == text_normalizer(settings).__getstate__():
+            return CharPipeline(strip_html=strip_html)
+    return None
 
 
 def wrap_tokenizer(
@@ -99,7 +157,7 @@ def wrap_tokenizer(
         model_max_length=max_length,
         padding_side="right",
         truncation_side="right",
-        model_input_names=["input_ids", "attention_mask"],
+        model_input_names=list(MODEL_INPUT_NAMES),
     )
 
 
@@ -137,7 +195,7 @@ def _trainer_for(config: TextTokenizerConfig) -> trainers.Trainer:
     kwargs = {
         "vocab_size": config.vocab_size,
         "min_frequency": config.min_frequency,
-        "special_tokens": [PAD_TOKEN, UNK_TOKEN],
+        "special_tokens": SPECIAL_TOKENS,
         "show_progress": False,
     }
     if config.level == "bpe":
