@@ -62,6 +62,8 @@ def two_process_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "report_to": [],
             "disable_tqdm": True,
             "logging_steps": 5,
+            # fp32 as the single-process re-prediction below, which must match the gathered metrics exactly
+            "mixed_precision": "no",
         },
     }
     recipe_path = folder / "recipe.yaml"

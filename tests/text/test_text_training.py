@@ -70,7 +70,7 @@ def test_tiny_model_learns_and_writes_a_complete_run_folder(trained_run):
 def test_saved_model_predicts_identically_in_a_fresh_process(trained_run, tmp_path):
     from hfnlp.pipelines.text_classification import classify, load_text_classifier
 
-    texts = ["the food was great and fresh", "awful cold order", "my order today was really very slow"]
+    texts = ["the food was great and fresh", "awful cold order", "my order today was slow and stale"]
     in_process = classify(load_text_classifier(trained_run / "model"), texts)
     result = subprocess.run(
         [sys.executable, "-m", "hfnlp", "predict", str(trained_run / "model"), *texts],

@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.recipe import recipe_from_dict
-from hfnlp.training.engine import RunFolder, build_training_arguments, last_complete_checkpoint, resolve_precision
+from hfnlp.training.engine import (
+    RunFolder,
+    build_training_arguments,
+    cpu_has_native_bf16,
+    last_complete_checkpoint,
+    resolve_precision,
+)
 
 
 def make_checkpoint(folder, step, state: str | None):
@@ -61,3 +68,14 @@ def test_training_arguments_follow_the_recipe(tmp_path):
     with pytest.raises(RecipeError, match="eval_steps is required"):
         build_training_arguments(recipe(tmp_path, eval_strategy="steps"), tmp_path)
     assert resolve_precision("no") == (False, False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU choices")
+def test_mixed_precision_on_cpu(tmp_path):
+    # auto: bf16 only where the CPU computes in bf16 natively (emulated bf16 is slower than fp32)
+    assert resolve_precision("auto") == (cpu_has_native_bf16(), False)
+    args = build_training_arguments(recipe(tmp_path, mixed_precision="bf16"), tmp_path)
+    assert args.bf16 and args.use_cpu  # TrainingArguments refuses bf16 without a GPU unless told to use the CPU
+    assert not build_training_arguments(recipe(tmp_path, mixed_precision="no"), tmp_path).bf16
+    with pytest.raises(RecipeError, match="fp16 needs a CUDA GPU"):
+        resolve_precision("fp16")

@@ -25,7 +25,6 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from transformers import (
     AutoImageProcessor,
     PreTrainedTokenizerBase,
-    Trainer,
     TrainerCallback,
     ViTImageProcessor,
     set_seed,
@@ -42,6 +41,7 @@ from hfnlp.pipelines.image_captioning import ImageCaptioningPipeline
 from hfnlp.recipe import Recipe, TaskSpec, register_task
 from hfnlp.tokenization.captions import CaptionTokenizerConfig, train_caption_tokenizer
 from hfnlp.tokenization.text import load_saved_tokenizer, save_tokenizer
+from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.engine import RunFolder, RunOptions, fit, write_metrics
 from hfnlp.training.reports import plot_training_curves
 
@@ -313,7 +313,7 @@ class CaptionEvaluator:
         return scores, predictions
 
 
-class CaptioningTrainer(Trainer):
+class CaptioningTrainer(LengthBucketingTrainer):
     """``Trainer`` with caption scores in every evaluation and an optional separate encoder learning rate.
 
     Evaluation adds ``eval_bleu_1..4``, ``eval_cider`` and ``eval_rouge_l`` (beam search on the validation

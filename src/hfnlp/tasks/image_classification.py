@@ -18,7 +18,6 @@ from timm.models import get_pretrained_cfg
 from timm.optim import param_groups_layer_decay, param_groups_weight_decay
 from transformers import (
     TimmWrapperImageProcessor,
-    Trainer,
     TrainerCallback,
     TrainerControl,
     TrainerState,
@@ -33,6 +32,7 @@ from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.models.backbones import create_backbone
 from hfnlp.models.image_classifier import ImageClassifierConfig, ImageClassifierForImageClassification
 from hfnlp.recipe import Recipe, TaskSpec, register_task
+from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.engine import RunFolder, RunOptions, fit, save_final_model, write_metrics
 from hfnlp.training.reports import (
     classification_metrics,
@@ -225,7 +225,7 @@ class FreezeBackboneCallback(TrainerCallback):
             self.frozen = frozen
 
 
-class ImageClassificationTrainer(Trainer):
+class ImageClassificationTrainer(LengthBucketingTrainer):
     """``Trainer`` with the fine-tuning parameter groups and, when given ``mixup``, mixup / cutmix applied to
     training batches (the model's loss takes the resulting soft targets)."""
 

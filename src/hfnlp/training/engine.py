@@ -27,6 +27,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.recipe import Recipe
+from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.optim import LazyAdamW, uses_sparse_gradients
 
 logger = logging.getLogger(__name__)
@@ -100,15 +101,29 @@ def last_complete_checkpoint(folder: Path) -> str | None:
 
 
 def resolve_precision(mixed_precision: str) -> tuple[bool, bool]:
-    """``(bf16, fp16)`` for the recipe's ``mixed_precision``; ``auto`` uses bf16/fp16 only on CUDA."""
+    """``(bf16, fp16)`` for the recipe's ``mixed_precision``.
+
+    ``auto`` is bf16 where the hardware computes in bf16 natively (Ampere+ GPUs; CPUs with AVX512-BF16 or AMX,
+    where oneDNN's bf16 LSTM and convolution kernels measured ~2× faster than fp32), fp16 on older GPUs, and
+    fp32 elsewhere (emulated bf16 is slower than fp32).
+    """
     cuda = torch.cuda.is_available()
     if mixed_precision == "auto":
-        if not cuda:
-            return False, False
-        return (True, False) if torch.cuda.is_bf16_supported() else (False, True)
+        if cuda:
+            return (True, False) if torch.cuda.is_bf16_supported() else (False, True)
+        return cpu_has_native_bf16(), False
     if mixed_precision == "fp16" and not cuda:
         raise RecipeError("training.mixed_precision: fp16 needs a CUDA GPU; use bf16 or no on this machine")
     return mixed_precision == "bf16", mixed_precision == "fp16"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (x86 AVX512-BF16 or AMX-BF16), read from ``/proc/cpuinfo``."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: no cheap, reliable way to tell, so stay in fp32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def build_training_arguments(recipe: Recipe, output_dir: str | Path, **overrides: Any) -> TrainingArguments:
@@ -143,6 +158,7 @@ def build_training_arguments(recipe: Recipe, output_dir: str | Path, **overrides
         greater_is_better=not t.metric_for_best_model.endswith("loss") if evaluating else None,
         bf16=bf16,
         fp16=fp16,
+        use_cpu=bf16 and not torch.cuda.is_available(),  # else TrainingArguments refuses bf16 without a GPU
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         length_column_name="length",
         logging_steps=t.logging_steps,
@@ -168,7 +184,7 @@ def fit(
     processing_class: Any = None,
     compute_metrics: Callable | None = None,
     callbacks: Sequence[TrainerCallback] = (),
-    trainer_class: type[Trainer] = Trainer,
+    trainer_class: type[Trainer] = LengthBucketingTrainer,
     **trainer_kwargs: Any,
 ) -> Trainer:
     """Train with ``transformers.Trainer`` on ``splits['train']``, evaluating on ``splits['validation']``."""

@@ -125,9 +125,13 @@ class TextRNNForSequenceClassification(TextRNNPreTrainedModel):
         mask = positions.unsqueeze(0) < lengths.unsqueeze(1)
 
         embeddings = self.embedding(input_ids)
-        packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_outputs, final_state = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=input_ids.shape[1])
+        if bool(mask.all()):
+            # No padding (length-bucketed batches): the fused cuDNN / oneDNN kernels, which also run in bf16.
+            outputs, final_state = self.rnn(embeddings)
+        else:
+            packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            packed_outputs, final_state = self.rnn(packed)
+            outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=input_ids.shape[1])
         pooled = self._pool(outputs, final_state, mask, lengths)
 
         logits = self.classifier(self.dropout(pooled))

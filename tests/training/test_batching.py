@@ -1,0 +1,60 @@
+"""Length-bucketed batches: every row once per epoch, almost every batch of a single length, reproducible."""
+
+from __future__ import annotations
+
+import torch
+from datasets import Dataset
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerFast, TrainingArguments
+
+from hfnlp.models.text_rnn import TextRNNConfig, TextRNNForSequenceClassification
+from hfnlp.tokenization.text import TextTokenizerConfig, train_tokenizer
+from hfnlp.training.batching import LengthBucketingTrainer, LengthBucketSampler
+
+
+def batches_of(order: list[int], size: int) -> list[list[int]]:
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
+def test_sampler_covers_every_row_once_in_batches_of_one_length() -> None:
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 30, (1000,), generator=generator).tolist()
+    torch.manual_seed(0)
+    order = list(LengthBucketSampler(lengths, batch_size=16))
+    assert sorted(order) == list(range(1000))
+    batches = batches_of(order, 16)
+    mixed = [batch for batch in batches if len({lengths[i] for i in batch}) > 1]
+    # Sorted by length then cut: only a batch that straddles two lengths mixes them.
+    assert len(mixed) <= len(set(lengths)) - 1
+    assert len(batches[-1]) == 1000 % 16 and all(len(batch) == 16 for batch in batches[:-1])
+    # Batches come in random order, not sorted by length.
+    first_lengths = [lengths[batch[0]] for batch in batches[:-1]]
+    assert first_lengths != sorted(first_lengths)
+
+
+def test_sampler_order_follows_torch_seed_and_changes_every_epoch() -> None:
+    lengths = [3, 5, 5, 3, 8, 8, 8, 3, 5, 1] * 10
+    sampler = LengthBucketSampler(lengths, batch_size=4)
+    torch.manual_seed(7)
+    first, second = list(sampler), list(sampler)
+    torch.manual_seed(7)
+    assert list(sampler) == first  # resume restores torch's RNG state, and with it the epoch's order
+    assert first != second
+    assert list(LengthBucketSampler([], batch_size=4)) == []
+
+
+def test_trainer_builds_single_length_batches_from_input_ids(tmp_path) -> None:
+    texts = ["好" * n for n in (2, 3, 4, 5) for _ in range(12)]
+    tokenizer: PreTrainedTokenizerFast = train_tokenizer(TextTokenizerConfig(level="char", max_length=16), texts)
+    encoded = Dataset.from_dict({"text": texts, "label": [n % 2 for n in range(len(texts))]}).map(
+        lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"]
+    )
+    model = TextRNNForSequenceClassification(TextRNNConfig(vocab_size=len(tokenizer), num_labels=2))
+    args = TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=6, train_sampling_strategy="group_by_length"
+    )
+    trainer = LengthBucketingTrainer(
+        model=model, args=args, train_dataset=encoded, data_collator=DataCollatorWithPadding(tokenizer)
+    )
+    batches = list(trainer.get_train_dataloader())
+    assert len(batches) == 8 and all(bool(batch["attention_mask"].all()) for batch in batches)
+    assert sorted(batch["input_ids"].shape[1] for batch in batches) == [2, 2, 3, 3, 4, 4, 5, 5]
