@@ -141,35 +141,64 @@ def format_tables(rows: list[dict[str, Any]]) -> str:
     """Markdown tables: each run's measurements, then hfnlp / naive ratios per model."""
     columns = ["tokenize rows/s", "train samples/s", "epoch s", "eval samples/s", "peak MiB", "score", "load"]
     lines = [
-        "| model | implementation | " + " | ".join(columns) + " | test metric |",
-        "|---" * (len(columns) + 3) + "|",
+        "| model | implementation | setup | " + " | ".join(columns) + " | test metric |",
+        "|---" * (len(columns) + 4) + "|",
     ]
     for row in rows:
-        numbers = row["summary"]
+        numbers, raw = row["summary"], row["raw"]
         cells = [_format(column, numbers.get(column)) for column in columns] if numbers else ["FAILED"] * len(columns)
-        lines.append(f"| {row['model']} | {row['implementation']} | " + " | ".join(cells) + f" | {row['metric']} |")
+        setup = ", ".join(
+            str(part)
+            for part in (f"{len(raw.get('epoch_seconds', []))} ep", raw.get("precision"), raw.get("batching"))
+            if part
+        )
+        lines.append(
+            f"| {row['model']} | {row['implementation']} | {setup} | " + " | ".join(cells) + f" | {row['metric']} |"
+        )
     lines += [
         "",
-        "| model | tokenization × | training epoch × | evaluation × | peak memory × | score Δ (hfnlp − naive) |",
+        "| model | tokenization × | training epoch × | time to naive's best validation × | evaluation × "
+        "| peak memory × | score Δ (hfnlp − naive) |",
     ]
-    lines.append("|---|---|---|---|---|---|")
-    by_model: dict[str, dict[str, dict[str, float]]] = {}
+    lines.append("|---|---|---|---|---|---|---|")
+    by_model: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
-        by_model.setdefault(row["model"], {})[row["implementation"]] = row["summary"]
+        by_model.setdefault(row["model"], {})[row["implementation"]] = row
     for model, runs in by_model.items():
-        ours, naive = runs.get("hfnlp"), runs.get("naive")
+        ours, naive = (runs[name]["summary"] if name in runs else None for name in IMPLEMENTATIONS)
         if not ours or not naive:
-            lines.append(f"| {model} | n/a | n/a | n/a | n/a | n/a |")
+            lines.append(f"| {model} | n/a | n/a | n/a | n/a | n/a | n/a |")
             continue
-        ratios = [
-            ours["tokenize rows/s"] / naive["tokenize rows/s"],
-            naive["epoch s"] / ours["epoch s"],
-            ours["eval samples/s"] / naive["eval samples/s"],
-            ours["peak MiB"] / naive["peak MiB"],
+        target = runs["naive"]["raw"].get("best_validation")
+        to_target = [seconds_to_reach(runs[name]["raw"], target) for name in IMPLEMENTATIONS]
+        cells = [
+            f"{ours['tokenize rows/s'] / naive['tokenize rows/s']:.2f}×",
+            f"{naive['epoch s'] / ours['epoch s']:.2f}×",
+            _time_ratio(to_target, runs),
+            f"{ours['eval samples/s'] / naive['eval samples/s']:.2f}×",
+            f"{ours['peak MiB'] / naive['peak MiB']:.2f}×",
+            f"{ours['score'] - naive['score']:+.4f}",
         ]
-        cells = [f"{ratio:.2f}×" for ratio in ratios] + [f"{ours['score'] - naive['score']:+.4f}"]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _time_ratio(to_target: list[float | None], runs: dict[str, dict[str, Any]]) -> str:
+    if any("validation_per_epoch" not in runs[name]["raw"] for name in IMPLEMENTATIONS):
+        return "n/a"
+    return f"{to_target[1] / to_target[0]:.2f}×" if None not in to_target else "not reached"
+
+
+def seconds_to_reach(result: dict[str, Any], accuracy: float | None) -> float | None:
+    """Training seconds (evaluation excluded) until the first epoch whose validation accuracy is at least
+    ``accuracy``; ``None`` if no epoch reached it (or the run kept no per-epoch accuracies)."""
+    per_epoch = result.get("validation_per_epoch") or []
+    if accuracy is None:
+        return None
+    for epoch, reached in enumerate(per_epoch):
+        if reached >= accuracy - 1e-9:
+            return sum(result["epoch_seconds"][: epoch + 1])
+    return None
 
 
 def _format(column: str, value: float | None) -> str:
@@ -217,6 +246,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(ALL_MODELS), help=f"comma-separated from {ALL_MODELS}")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of the text models (default 3)")
+    parser.add_argument(
+        "--hfnlp-epochs",
+        type=int,
+        help="training epochs of hfnlp's text runs (default: --epochs); more than the naive loop's shows how soon "
+        "hfnlp reaches the naive loop's best validation accuracy",
+    )
     parser.add_argument("--caption-epochs", type=int, default=1, help="training epochs of the captioner (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch / OpenMP / MKL / tokenizers threads (default 1)")
     parser.add_argument("--limit", type=int, help="rows per split (images for the captioner), for a quick smoke run")
@@ -260,8 +295,10 @@ def main() -> None:
             recipe = resolved_recipe(name, args.data_root, [])
             if args.limit and model in TEXT_MODELS:
                 recipe = limited_thucnews(recipe, args.limit, scratch_dir / "data")
-            epochs = args.epochs if model in TEXT_MODELS else args.caption_epochs
             for implementation in implementations:
+                epochs = args.epochs if model in TEXT_MODELS else args.caption_epochs
+                if model in TEXT_MODELS and implementation == "hfnlp" and args.hfnlp_epochs:
+                    epochs = args.hfnlp_epochs
                 workdir = scratch_dir / f"{model}-{implementation}"
                 workdir.mkdir()
                 job = Job(
@@ -291,6 +328,7 @@ def main() -> None:
                     "environment": env_before,
                     "load_average_now": os.getloadavg(),
                     "epochs": args.epochs,
+                    "hfnlp_epochs": args.hfnlp_epochs or args.epochs,
                     "caption_epochs": args.caption_epochs,
                     "limit": args.limit,
                     "rows": rows,
@@ -814,7 +852,7 @@ def hfnlp_text_worker(job: Job) -> dict[str, Any]:
     """hfnlp's path: the whole ``hfnlp train`` run in-process, with its tokenizer training and encoding timed and a
     callback timing each training epoch (evaluation excluded) and each evaluation."""
     from hfnlp.tasks import text_classification
-    from hfnlp.training.engine import RunOptions
+    from hfnlp.training.engine import RunOptions, resolve_precision
 
     recipe = _hfnlp_recipe(job)
     timer = StageTimer()
@@ -833,8 +871,11 @@ def hfnlp_text_worker(job: Job) -> dict[str, Any]:
         "eval_seconds": clock.eval_seconds,
         "metric": "test accuracy",
         "score": summary["test"]["accuracy"],
+        "validation_per_epoch": clock.eval_accuracies,
         "best_validation": summary["best_validation_metric"],
         "vocab_size": len(timer.results["train_tokenizer"]),
+        "precision": "bf16" if resolve_precision(recipe.training.mixed_precision)[0] else "fp32",
+        "batching": "length buckets" if recipe.training.group_by_length else "random",
     }
 
 
@@ -847,6 +888,7 @@ def _trainer_clock() -> Any:
         def __init__(self) -> None:
             self.epoch_seconds: list[float] = []
             self.eval_seconds: list[float] = []
+            self.eval_accuracies: list[float] = []
             self._started = 0.0
 
         def on_epoch_begin(self, args, state, control, **kwargs) -> None:
@@ -857,6 +899,8 @@ def _trainer_clock() -> Any:
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs) -> None:
             self.eval_seconds.append(metrics["eval_runtime"])
+            if "eval_accuracy" in metrics:
+                self.eval_accuracies.append(metrics["eval_accuracy"])
 
     return TrainerClock()
 
@@ -932,7 +976,10 @@ def naive_text_worker(job: Job) -> dict[str, Any]:
         "eval_seconds": result.eval_seconds,
         "metric": "test accuracy",
         "score": result.test_accuracy,
+        "validation_per_epoch": result.validation_accuracies,
         "best_validation": result.best_validation_accuracy,
+        "precision": "fp32",
+        "batching": f"random, padded to {recipe['tokenizer']['max_length']}",
         "vocab_size": vocab_size,
         "vectors_seconds": vectors_seconds,
     }

@@ -216,6 +216,7 @@ class NaiveRunResult:
     eval_seconds: list[float]
     eval_rows: int
     train_rows: int
+    validation_accuracies: list[float]
     best_validation_accuracy: float
     test_accuracy: float
     test_seconds: float
@@ -257,7 +258,7 @@ def train_and_evaluate(
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
     total_steps = epochs * len(train_loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
-    epoch_seconds, eval_seconds = [], []
+    epoch_seconds, eval_seconds, accuracies = [], [], []
     best_accuracy, best_state = -1.0, None
     for epoch in range(epochs):
         model.train()
@@ -273,6 +274,7 @@ def train_and_evaluate(
         started = time.perf_counter()
         accuracy = evaluate(model, eval_loaders["validation"])
         eval_seconds.append(time.perf_counter() - started)
+        accuracies.append(accuracy)
         if accuracy > best_accuracy:
             best_accuracy, best_state = accuracy, copy.deepcopy(model.state_dict())
         if on_epoch_end is not None:
@@ -285,6 +287,7 @@ def train_and_evaluate(
         eval_seconds=eval_seconds,
         eval_rows=len(tensors["validation"][0]),
         train_rows=len(tensors["train"][0]),
+        validation_accuracies=accuracies,
         best_validation_accuracy=best_accuracy,
         test_accuracy=test_accuracy,
         test_seconds=time.perf_counter() - started,
