@@ -43,7 +43,8 @@ def hfnlp_outputs(family: str, folder: Path) -> dict:
 
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         batch = load_saved_tokenizer(folder)(TEXTS, padding=True, return_tensors="pt")
-        pipeline_outputs = classify(load_text_classifier(folder), TEXTS)
+        # one text per forward, as the remote pipeline call runs: a padded batch may differ in the last float bits
+        pipeline_outputs = classify(load_text_classifier(folder), TEXTS, batch_size=1)
         return {"auto": model(**batch).logits.tolist(), "pipeline": pipeline_outputs, "model": model}
 
 
