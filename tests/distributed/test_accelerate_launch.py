@@ -64,6 +64,7 @@ def two_process_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "logging_steps": 5,
             # fp32 as the single-process re-prediction below, which must match the gathered metrics exactly
             "mixed_precision": "no",
+            "group_by_length": True,  # every process must draw the same bucketed order and take its own batches
         },
     }
     recipe_path = folder / "recipe.yaml"

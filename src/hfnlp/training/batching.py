@@ -23,23 +23,32 @@ class LengthBucketSampler(Sampler[int]):
     ``batch_size``, the full batches in random order and the one partial batch last.
 
     The partial batch must stay last: the DataLoader cuts this stream into batches itself, and a short batch in
-    the middle would shift every later batch across length boundaries. Randomness comes from torch's global
-    generator, as in Trainer's own samplers, so resuming from a checkpoint replays the same order.
+    the middle would shift every later batch across length boundaries. The order depends only on ``seed`` and
+    the epoch (Trainer calls :meth:`set_epoch`): under ``accelerate launch`` every process must draw the same
+    order, from which each takes its own batches, and torch's global generator drifts apart between processes
+    (dropout draws as many numbers as its batch has elements). Resuming replays the epoch's order too.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int) -> None:
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
         self.lengths = torch.tensor(lengths)
         self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the order of epoch ``epoch`` on the next iteration."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
-        shuffled = torch.randperm(len(self.lengths))
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        shuffled = torch.randperm(len(self.lengths), generator=generator)
         by_length = shuffled[torch.argsort(self.lengths[shuffled], stable=True)]
         batches = list(by_length.split(self.batch_size))
-        partial = batches.pop() if len(batches[-1]) < self.batch_size else None
-        order = [batches[i] for i in torch.randperm(len(batches)).tolist()]
+        partial = batches.pop() if batches and len(batches[-1]) < self.batch_size else None
+        order = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
         if partial is not None:
             order.append(partial)
         return iter(torch.cat(order).tolist()) if order else iter([])
@@ -60,7 +69,8 @@ class LengthBucketingTrainer(Trainer):
             and "input_ids" in dataset.column_names
         ):
             lengths = pyarrow.compute.list_value_length(dataset.with_format("arrow")["input_ids"])
-            return LengthBucketSampler(lengths.to_numpy(), self.args.train_batch_size)
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return LengthBucketSampler(lengths.to_numpy(), self.args.train_batch_size, seed=seed)
         return super()._get_train_sampler(train_dataset)
 
 
