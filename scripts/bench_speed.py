@@ -393,18 +393,18 @@ class MicroSetup:
         return build_text_model(self.recipes[name], self.tokenizer, self.label_names)
 
     def order(self, sampling: str, batch_size: int = 128) -> list[int]:
-        """Row order of one epoch: Trainer's ``group_by_length`` sampler or a random permutation."""
+        """Row order of one epoch: hfnlp's length buckets (``training.group_by_length``) or a random permutation."""
         import torch
-        from transformers.trainer_pt_utils import LengthGroupedSampler
 
-        generator = torch.Generator().manual_seed(0)
+        from hfnlp.training.batching import LengthBucketSampler
+
         if sampling == "grouped":
-            return list(LengthGroupedSampler(batch_size, lengths=self.train["length"], generator=generator))
-        return torch.randperm(len(self.train), generator=generator).tolist()
+            return list(LengthBucketSampler(self.train["length"], batch_size, seed=0))
+        return torch.randperm(len(self.train), generator=torch.Generator().manual_seed(0)).tolist()
 
     def batches(self, sampling: str, count: int, batch_size: int = 128, pad_to: int | None = None) -> list[dict]:
-        """``count`` batches spread evenly over an epoch (the length-grouped sampler puts the longest batch first),
-        collated as Trainer collates them, or padded to ``pad_to``."""
+        """``count`` batches spread evenly over an epoch, collated as Trainer collates them, or padded to
+        ``pad_to``."""
         order = self.order(sampling, batch_size)
         rows = self.train.remove_columns("length")
         full_batches = len(order) // batch_size
@@ -626,7 +626,8 @@ def micro_batching(setup: MicroSetup, steps: int) -> list[tuple]:
 
 
 def micro_packing(setup: MicroSetup, steps: int) -> list[tuple]:
-    """BiLSTM forward + backward with hfnlp's packed sequences against the same LSTM run over the padded batch."""
+    """BiLSTM forward + backward as hfnlp runs it (packed only when a batch mixes lengths) against the same LSTM run
+    over the padded batch."""
     model = setup.model("bilstm")
     rows = []
     for sampling in ("grouped", "random"):
@@ -639,7 +640,7 @@ def micro_packing(setup: MicroSetup, steps: int) -> list[tuple]:
             _, (hidden, _) = model.rnn(model.embedding(batches[index]["input_ids"]))
             hidden[-2:].sum().backward()
 
-        timed = compare({"packed (hfnlp)": packed, "padded": padded}, steps)
+        timed = compare({"hfnlp forward (packs mixed-length batches only)": packed, "padded": padded}, steps)
         rows += [("packing", "bilstm", f"{variant}, {sampling} batches", ms) for variant, ms in timed.items()]
     return rows
 
