@@ -11,4 +11,10 @@ MODEL_TYPES = {name: family.config_class for name, family in FAMILIES.items()}
 for _family in FAMILIES.values():
     _family.register()
 
-__all__ = ["FAMILIES", "MODEL_TYPES", "ModelFamily"]
+
+def family_for(model_type: str) -> ModelFamily | None:
+    """The family whose config has ``model_type`` (as in a saved ``config.json``), or ``None``."""
+    return next((family for family in FAMILIES.values() if family.config_class.model_type == model_type), None)
+
+
+__all__ = ["FAMILIES", "MODEL_TYPES", "ModelFamily", "family_for"]

@@ -1,35 +1,61 @@
 """The registry of model families: one sub-package of :mod:`hfnlp.models` per family.
 
 Each family package exposes ``FAMILY = ModelFamily(...)`` in its ``__init__.py``; :func:`discover_families`
-finds them all, so adding a family never means editing a central list.
+finds them all, so adding a family never means editing a central list. What differs between families beyond their
+classes (building a new model with pretrained weights, ONNX export) is a hook on the family, so the layers above
+never test for a family by name.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import transformers
+from torch import nn
 from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
+
+from hfnlp.errors import HfnlpError
 
 
 @dataclass(frozen=True)
 class ModelFamily:
-    """A model family: the recipe's ``model.type`` name, its config class, and its model classes.
+    """A model family: the recipe's ``model.type`` name and its model classes (whose ``config_class`` is the family's).
 
     ``auto_classes`` maps a transformers Auto class name (e.g. ``"AutoModelForSequenceClassification"``)
     to the model class registered with it; the first entry is the family's main class.
+
+    ``builder`` makes a new model from a config where the main class alone does not (e.g. pretrained backbone
+    weights the config names); ``onnx_module`` turns a model into the ``(input_ids, attention_mask) -> logits``
+    module that ONNX export traces, raising :class:`~hfnlp.errors.HfnlpError` for a configuration it cannot export.
     """
 
     name: str
-    config_class: type[PretrainedConfig]
     auto_classes: dict[str, type[PreTrainedModel]] = field(default_factory=dict)
+    builder: Callable[[PretrainedConfig], PreTrainedModel] | None = None
+    onnx_module: Callable[[PreTrainedModel], nn.Module] | None = None
 
     @property
     def model_class(self) -> type[PreTrainedModel]:
         """The family's main model class (the first of ``auto_classes``)."""
         return next(iter(self.auto_classes.values()))
+
+    @property
+    def config_class(self) -> type[PretrainedConfig]:
+        """The family's config class (the recipe's ``model`` keys are its fields)."""
+        return self.model_class.config_class
+
+    def build_model(self, config: PretrainedConfig) -> PreTrainedModel:
+        """A new model exactly as ``config`` describes it, initialisation and pretrained weights included."""
+        return self.builder(config) if self.builder is not None else self.model_class(config)
+
+    def exportable(self, model: PreTrainedModel) -> nn.Module:
+        """``model`` as a module that ``torch.onnx.export`` traces; :class:`HfnlpError` if it cannot be exported."""
+        if self.onnx_module is None:
+            raise HfnlpError(f"ONNX export does not cover {self.name} models")
+        return self.onnx_module(model)
 
     def register(self) -> None:
         """Register with the Auto classes (for in-process loading) and for remote code (``auto_map``)."""

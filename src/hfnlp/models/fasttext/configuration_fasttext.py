@@ -1,19 +1,19 @@
 """FastText-style classifier configuration.
 
-Self-contained on purpose: transformers copies this file next to the weights for ``trust_remote_code``
-loading, where hfnlp is not installed, so it may import nothing but transformers.
+Self-contained on purpose: transformers copies this file and ``configuration_text_classifier.py`` next to the weights
+for ``trust_remote_code`` loading, where hfnlp is not installed, so it imports only transformers and huggingface_hub.
 """
 
-from __future__ import annotations
+from typing import Literal
 
-from transformers import PretrainedConfig
+from huggingface_hub.dataclasses import strict
+from transformers.utils.type_validators import interval, positive_int_field
 
-INITIALIZERS = ("xavier", "kaiming", "normal", "default")
-POOLINGS = ("mean", "tfidf")
-BAG_ACTIVATIONS = ("none", "relu")
+from .configuration_text_classifier import TextClassifierConfig
 
 
-class FastTextConfig(PretrainedConfig):
+@strict(accept_kwargs=True)
+class FastTextConfig(TextClassifierConfig):
     r"""Configuration of :class:`FastTextForSequenceClassification` (Joulin et al. 2016): the mean of the
     token embeddings and of hashed n-gram embeddings, an optional hidden layer, then a linear classifier.
 
@@ -21,17 +21,12 @@ class FastTextConfig(PretrainedConfig):
     Scherp, ACL 2022): the embedding tables are its first layer, which beats sequence models on small
     topic-classification sets.
 
-    Labels are set with ``num_labels`` or ``id2label`` / ``label2id``, as for any transformers config.
+    The fields every text classifier has (``vocab_size``, ``embedding_dim``, ``pad_token_id``, ``dropout``,
+    ``freeze_embeddings``, ``initializer``, ``initialize_embeddings``) are described in
+    :class:`TextClassifierConfig`; here ``dropout`` applies to the pooled bag, and ``freeze_embeddings`` to the token
+    embeddings only.
 
     Args:
-        vocab_size: Number of rows of the token embedding matrix.
-        embedding_dim: Size of each token and n-gram embedding.
-        pad_token_id: Id of the padding token; its embedding row is zero.
-        dropout: Dropout on the averaged embedding.
-        freeze_embeddings: Keep the token embedding matrix fixed during training (``requires_grad=False``).
-        initializer: Weight initialization scheme applied by the trainer to a new model: ``"xavier"``,
-            ``"kaiming"``, ``"normal"`` (std 0.02) or ``"default"`` (PyTorch's own).
-        initialize_embeddings: Whether ``initializer`` also re-initializes the embedding matrices.
         ngram_sizes: Lengths of the token n-grams to add (each at least 2); empty for a plain bag of
             token embeddings.
         ngram_buckets: Number of rows of the n-gram embedding matrix: hash buckets, or with ``exact_ngrams`` the
@@ -54,56 +49,23 @@ class FastTextConfig(PretrainedConfig):
 
     model_type = "hfnlp_fasttext"
 
-    vocab_size: int = 30000
-    embedding_dim: int = 300
-    pad_token_id: int = 0
-    dropout: float = 0.5
-    freeze_embeddings: bool = False
-    initializer: str = "xavier"
-    initialize_embeddings: bool = False
     ngram_sizes: list[int] | tuple[int, ...] = (2,)
-    ngram_buckets: int = 200000
-    hidden_size: int = 0
+    ngram_buckets: int = positive_int_field(default=200000)
+    hidden_size: int = interval(min=0)(default=0)
     exact_ngrams: bool = False
-    pooling: str = "mean"
-    bag_activation: str = "none"
+    pooling: Literal["mean", "tfidf"] = "mean"
+    bag_activation: Literal["none", "relu"] = "none"
     sparse_embeddings: bool = False
 
     def __post_init__(self, **kwargs) -> None:
-        _check_choice("initializer", self.initializer, INITIALIZERS)
-        _check_choice("pooling", self.pooling, POOLINGS)
-        _check_choice("bag_activation", self.bag_activation, BAG_ACTIVATIONS)
-        for name in ("vocab_size", "embedding_dim", "ngram_buckets"):
-            _check_positive_int(name, getattr(self, name))
-        if type(self.hidden_size) is not int or self.hidden_size < 0:
-            raise ValueError(
-                f"hidden_size must be a non-negative integer (0 = no hidden layer), got {self.hidden_size!r}"
-            )
-        if not isinstance(self.ngram_sizes, list | tuple):
-            raise ValueError(f"ngram_sizes must be a list of n-gram lengths, got {self.ngram_sizes!r}")
-        for size in self.ngram_sizes:
-            if type(size) is not int or size < 2:
-                raise ValueError(f"each of ngram_sizes must be an integer >= 2, got {size!r}")
         # a list, as it comes back from config.json, so that saved and loaded configs compare equal
         self.ngram_sizes = list(self.ngram_sizes)
-        if type(self.pad_token_id) is not int or not 0 <= self.pad_token_id < self.vocab_size:
-            raise ValueError(
-                f"pad_token_id must be an int in [0, vocab_size={self.vocab_size}), not {self.pad_token_id!r}"
-            )
-        if type(self.dropout) not in (int, float) or not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         super().__post_init__(**kwargs)
 
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(repr, choices))}")
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    # type() rather than isinstance(): True is an int too
-    if type(value) is not int or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    def validate_ngram_sizes(self) -> None:
+        """An n-gram is at least two tokens long (single tokens are always in the bag)."""
+        if self.ngram_sizes and min(self.ngram_sizes) < 2:
+            raise ValueError(f"each of ngram_sizes must be 2 or more, got {self.ngram_sizes}")
 
 
 __all__ = ["FastTextConfig"]

@@ -1,7 +1,8 @@
 """FastText-style classifier: mean of token and hashed n-gram embeddings, optional hidden layer, linear head.
 
-Self-contained on purpose: transformers copies this file and ``configuration_fasttext.py`` next to the weights
-for ``trust_remote_code`` loading, where hfnlp is not installed, so it imports only torch and transformers.
+Self-contained on purpose: transformers copies this file, ``configuration_fasttext.py`` and the shared
+``*_text_classifier.py`` files next to the weights for ``trust_remote_code`` loading, where hfnlp is not installed,
+so it imports only torch and transformers.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_fasttext import FastTextConfig
+from .modeling_text_classifier import TextClassifierPreTrainedModel
 
 # The n-gram hash works on 31-bit states so that a state times the (31-bit, odd) multiplier fits in int64.
 _HASH_MASK = (1 << 31) - 1
@@ -46,35 +46,14 @@ def hash_ngrams(input_ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
     return ngram_hashes(input_ids, n) % buckets
 
 
-class FastTextPreTrainedModel(PreTrainedModel):
-    """Weight initialization and loading glue shared by FastText models."""
+class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
+    """FastText-style classifier; padding (``attention_mask == 0``) never enters the average, and an n-gram counts
+    only if all its tokens are real."""
 
     config_class = FastTextConfig
-    base_model_prefix = "fasttext"
-    main_input_name = "input_ids"
-    # forward() takes **kwargs only to ignore extra tokenizer outputs; without this the Trainer would pass
-    # num_items_in_batch and skip dividing the (mean) loss by the gradient accumulation steps.
-    accepts_loss_kwargs = False
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # PyTorch's own defaults, so that initializer="default" means exactly that; transformers guards the
-        # torch.nn.init calls behind reset_parameters() so weights loaded by from_pretrained are left alone.
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-
-
-class FastTextForSequenceClassification(FastTextPreTrainedModel):
-    """FastText-style classifier; padding (``attention_mask == 0``) never enters the average."""
 
     def __init__(self, config: FastTextConfig) -> None:
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.embedding = nn.Embedding(
-            num_embeddings=config.vocab_size,
-            embedding_dim=config.embedding_dim,
-            padding_idx=config.pad_token_id,
-            sparse=config.sparse_embeddings,
-        )
+        super().__init__(config, sparse_embeddings=config.sparse_embeddings)
         dim = config.embedding_dim
         self.ngram_embedding = (
             nn.Embedding(config.ngram_buckets, dim, sparse=config.sparse_embeddings) if config.ngram_sizes else None
@@ -94,59 +73,17 @@ class FastTextForSequenceClassification(FastTextPreTrainedModel):
             self.register_buffer("ngram_keys", torch.full((config.ngram_buckets,), _NO_NGRAM))
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        """The token embedding matrix (where pretrained word vectors go)."""
-        return self.embedding
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        """Replace the token embedding module; ``config.freeze_embeddings`` applies to the new one too."""
-        self.embedding = value
-        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
-
-    def tie_weights(self, *args, **kwargs) -> None:
-        """Nothing to tie; re-applies ``config.freeze_embeddings``.
-
-        ``from_pretrained`` replaces every parameter with a new, trainable one and then calls this method,
-        which ``post_init`` calls as well, so this is the one place that keeps frozen embeddings frozen.
-        """
-        super().tie_weights(*args, **kwargs)
-        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.LongTensor | None = None,
-        **kwargs,
-    ) -> SequenceClassifierOutput:
-        """Classify a batch of token sequences.
-
-        Args:
-            input_ids: Token ids, shape (batch, time).
-            attention_mask: 1 for real tokens, 0 for padding; derived from ``pad_token_id`` when omitted.
-                An n-gram counts only if all its tokens are real.
-            labels: Class indices, shape (batch,); when given, the cross-entropy loss is returned too.
-            **kwargs: Ignored (e.g. ``token_type_ids`` from a BERT-style tokenizer).
-
-        Returns:
-            ``SequenceClassifierOutput`` with ``logits`` (batch, num_labels), and ``loss`` when ``labels``
-            is given.
-        """
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        mask = attention_mask.bool()
+    def logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class scores (batch, num_labels) from the bag of the real tokens (``mask`` True) and their n-grams."""
         pooled = (
             self._tfidf_pool(input_ids, mask) if self.config.pooling == "tfidf" else self._mean_pool(input_ids, mask)
         )
         if self.bag_bias is not None:
             pooled = torch.relu(pooled + self.bag_bias)
         features = self.dropout(pooled)
-
         if self.hidden is not None:
             features = torch.relu(self.hidden(features))
-        logits = self.classifier(features)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return self.classifier(features)
 
     def _mean_pool(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         dtype = self.embedding.weight.dtype
@@ -248,4 +185,4 @@ class FastTextForSequenceClassification(FastTextPreTrainedModel):
             yield batch, torch.arange(batch.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
 
 
-__all__ = ["FastTextForSequenceClassification", "FastTextPreTrainedModel", "hash_ngrams", "ngram_hashes"]
+__all__ = ["FastTextForSequenceClassification", "hash_ngrams", "ngram_hashes"]

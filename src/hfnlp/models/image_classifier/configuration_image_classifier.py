@@ -1,14 +1,16 @@
 """Image classifier configuration: a timm backbone by name with a new head, plus how to fine-tune it.
 
 Self-contained on purpose: transformers copies this file next to the weights for ``trust_remote_code``
-loading, where hfnlp is not installed, so it may import nothing but transformers.
+loading, where hfnlp is not installed, so it imports only transformers and huggingface_hub (no
+``from __future__ import annotations``: ``@strict`` checks only real annotations).
 """
 
-from __future__ import annotations
-
+from huggingface_hub.dataclasses import strict
 from transformers import TimmWrapperConfig
+from transformers.utils.type_validators import interval
 
 
+@strict(accept_kwargs=True)
 class ImageClassifierConfig(TimmWrapperConfig):
     r"""Configuration of :class:`ImageClassifierForImageClassification`: any timm ``architecture`` with a new
     classification head of ``num_labels`` outputs, as a ``TimmWrapperConfig`` (so ``pretrained_cfg`` in
@@ -23,7 +25,7 @@ class ImageClassifierConfig(TimmWrapperConfig):
         image_size: Square input resolution for training and inference; ``None`` keeps the backbone's
             pretrained input size.
         pretrained: Start from the backbone's pretrained weights (timm Hub, or packaged weights offline)
-            rather than from scratch. Read by the trainer when it builds a new model.
+            rather than from scratch, when a new model is built (``FAMILY.build_model``).
         weights: A local ``.safetensors`` / ``.pth`` / ``.bin`` file with the backbone's weights; takes the
             place of ``pretrained``.
         head_lr_multiplier: Learning rate of the new head relative to the backbone's.
@@ -40,19 +42,22 @@ class ImageClassifierConfig(TimmWrapperConfig):
     image_size: int | None = None
     pretrained: bool = True
     weights: str | None = None
-    head_lr_multiplier: float = 10.0
-    freeze_backbone_epochs: int = 0
-    layer_decay: float | None = None
+    # float | int: YAML reads `head_lr_multiplier: 10` as an int
+    head_lr_multiplier: float | int = interval(min=0, exclude_min=True)(default=10.0)
+    freeze_backbone_epochs: int = interval(min=0)(default=0)
+    layer_decay: float | int | None = None
 
-    def __post_init__(self, **kwargs) -> None:
+    def validate_image_size(self) -> None:
+        """A backbone needs a few pixels to downsample."""
         if self.image_size is not None and self.image_size < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {self.image_size}")
-        if self.head_lr_multiplier <= 0:
-            raise ValueError(f"head_lr_multiplier must be positive, got {self.head_lr_multiplier}")
-        if self.freeze_backbone_epochs < 0:
-            raise ValueError(f"freeze_backbone_epochs must be 0 or more, got {self.freeze_backbone_epochs}")
+
+    def validate_layer_decay(self) -> None:
+        """A decay factor: each layer learns at most as fast as the one above."""
         if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
             raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+
+    def __post_init__(self, **kwargs) -> None:
         # Written to config.json so that AutoImageProcessor (and pipeline) find the processor, which reads its
         # settings from ``pretrained_cfg`` in the same file.
         kwargs.setdefault("image_processor_type", "TimmWrapperImageProcessor")

@@ -1,48 +1,27 @@
 """TextCNN (Kim 2014) for sequence classification: embeddings, 1-D convolutions, max-over-time, linear head.
 
-Self-contained on purpose: transformers copies this file and ``configuration_text_cnn.py`` next to the weights
-for ``trust_remote_code`` loading, where hfnlp is not installed, so it imports only torch and transformers.
+Self-contained on purpose: transformers copies this file, ``configuration_text_cnn.py`` and the shared
+``*_text_classifier.py`` files next to the weights for ``trust_remote_code`` loading, where hfnlp is not installed,
+so it imports only torch and transformers.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_text_cnn import TextCNNConfig
+from .modeling_text_classifier import TextClassifierPreTrainedModel
 
 
-class TextCNNPreTrainedModel(PreTrainedModel):
-    """Weight initialization and loading glue shared by TextCNN models."""
-
-    config_class = TextCNNConfig
-    base_model_prefix = "text_cnn"
-    main_input_name = "input_ids"
-    # forward() takes **kwargs only to ignore extra tokenizer outputs; without this the Trainer would pass
-    # num_items_in_batch and skip dividing the (mean) loss by the gradient accumulation steps.
-    accepts_loss_kwargs = False
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # PyTorch's own defaults, so that initializer="default" means exactly that; transformers guards the
-        # torch.nn.init calls behind reset_parameters() so weights loaded by from_pretrained are left alone.
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-
-
-class TextCNNForSequenceClassification(TextCNNPreTrainedModel):
+class TextCNNForSequenceClassification(TextClassifierPreTrainedModel):
     """TextCNN classifier. Expects right-padded ``input_ids``; the logits do not depend on how much padding
     follows the text."""
 
+    config_class = TextCNNConfig
+
     def __init__(self, config: TextCNNConfig) -> None:
         super().__init__(config)
-        self.num_labels = config.num_labels
-        self.embedding = nn.Embedding(
-            num_embeddings=config.vocab_size,
-            embedding_dim=config.embedding_dim,
-            padding_idx=config.pad_token_id,
-        )
         self.convs = nn.ModuleList(
             [nn.Conv1d(config.embedding_dim, config.num_filters, kernel_size=k) for k in config.filter_sizes],
         )
@@ -50,46 +29,9 @@ class TextCNNForSequenceClassification(TextCNNPreTrainedModel):
         self.classifier = nn.Linear(config.num_filters * len(config.filter_sizes), config.num_labels)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        """The token embedding matrix (where pretrained word vectors go)."""
-        return self.embedding
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        """Replace the token embedding module; ``config.freeze_embeddings`` applies to the new one too."""
-        self.embedding = value
-        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
-
-    def tie_weights(self, *args, **kwargs) -> None:
-        """Nothing to tie; re-applies ``config.freeze_embeddings``.
-
-        ``from_pretrained`` replaces every parameter with a new, trainable one and then calls this method,
-        which ``post_init`` calls as well, so this is the one place that keeps frozen embeddings frozen.
-        """
-        super().tie_weights(*args, **kwargs)
-        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.LongTensor | None = None,
-        **kwargs,
-    ) -> SequenceClassifierOutput:
-        """Classify a batch of right-padded token sequences.
-
-        Args:
-            input_ids: Token ids, shape (batch, time).
-            attention_mask: 1 for real tokens, 0 for padding; derived from ``pad_token_id`` when omitted.
-            labels: Class indices, shape (batch,); when given, the cross-entropy loss is returned too.
-            **kwargs: Ignored (e.g. ``token_type_ids`` from a BERT-style tokenizer).
-
-        Returns:
-            ``SequenceClassifierOutput`` with ``logits`` (batch, num_labels), and ``loss`` when ``labels``
-            is given.
-        """
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        lengths = attention_mask.sum(dim=1)
+    def logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class scores (batch, num_labels); the same for a text whatever padding (``mask`` False) follows it."""
+        lengths = mask.sum(dim=1)
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         mask = positions.unsqueeze(0) < lengths.unsqueeze(1)
 
@@ -108,9 +50,7 @@ class TextCNNForSequenceClassification(TextCNNPreTrainedModel):
             valid = starts.unsqueeze(0) + size <= lengths.clamp(min=size).unsqueeze(1)
             pooled.append(features.masked_fill(~valid.unsqueeze(1), float("-inf")).max(dim=-1).values)
 
-        logits = self.classifier(self.dropout(torch.cat(pooled, dim=-1)))
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return self.classifier(self.dropout(torch.cat(pooled, dim=-1)))
 
 
-__all__ = ["TextCNNForSequenceClassification", "TextCNNPreTrainedModel"]
+__all__ = ["TextCNNForSequenceClassification"]

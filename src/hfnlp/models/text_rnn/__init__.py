@@ -2,12 +2,13 @@
 
 from hfnlp.models.registry import ModelFamily
 from hfnlp.models.text_rnn.configuration_text_rnn import TextRNNConfig
+from hfnlp.models.text_rnn.export import ExportableTextRNN
 from hfnlp.models.text_rnn.modeling_text_rnn import TextRNNForSequenceClassification
 
 FAMILY = ModelFamily(
     name="text_rnn",
-    config_class=TextRNNConfig,
     auto_classes={"AutoModelForSequenceClassification": TextRNNForSequenceClassification},
+    onnx_module=ExportableTextRNN,
 )
 
 __all__ = ["FAMILY", "TextRNNConfig", "TextRNNForSequenceClassification"]

@@ -1,7 +1,8 @@
 """TextRNN for sequence classification: embeddings, a (bi)RNN/GRU/LSTM encoder, pooling, linear head.
 
-Self-contained on purpose: transformers copies this file and ``configuration_text_rnn.py`` next to the weights
-for ``trust_remote_code`` loading, where hfnlp is not installed, so it imports only torch and transformers.
+Self-contained on purpose: transformers copies this file, ``configuration_text_rnn.py`` and the shared
+``*_text_classifier.py`` files next to the weights for ``trust_remote_code`` loading, where hfnlp is not installed,
+so it imports only torch and transformers.
 """
 
 from __future__ import annotations
@@ -9,29 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from transformers import PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_text_rnn import TextRNNConfig
+from .modeling_text_classifier import TextClassifierPreTrainedModel
 
 _RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-
-
-class TextRNNPreTrainedModel(PreTrainedModel):
-    """Weight initialization and loading glue shared by TextRNN models."""
-
-    config_class = TextRNNConfig
-    base_model_prefix = "text_rnn"
-    main_input_name = "input_ids"
-    # forward() takes **kwargs only to ignore extra tokenizer outputs; without this the Trainer would pass
-    # num_items_in_batch and skip dividing the (mean) loss by the gradient accumulation steps.
-    accepts_loss_kwargs = False
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # PyTorch's own defaults, so that initializer="default" means exactly that; transformers guards the
-        # torch.nn.init calls behind reset_parameters() so weights loaded by from_pretrained are left alone.
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
 
 
 class AdditiveAttentionPooling(nn.Module):
@@ -50,18 +33,14 @@ class AdditiveAttentionPooling(nn.Module):
         return torch.bmm(weights.unsqueeze(1), hidden_states).squeeze(1)
 
 
-class TextRNNForSequenceClassification(TextRNNPreTrainedModel):
+class TextRNNForSequenceClassification(TextClassifierPreTrainedModel):
     """TextRNN classifier. Expects right-padded ``input_ids``; padding never enters the recurrence or the
     pooling."""
 
+    config_class = TextRNNConfig
+
     def __init__(self, config: TextRNNConfig) -> None:
         super().__init__(config)
-        self.num_labels = config.num_labels
-        self.embedding = nn.Embedding(
-            num_embeddings=config.vocab_size,
-            embedding_dim=config.embedding_dim,
-            padding_idx=config.pad_token_id,
-        )
         self.rnn = _RNN_CLASSES[config.cell](
             input_size=config.embedding_dim,
             hidden_size=config.hidden_size,
@@ -80,47 +59,10 @@ class TextRNNForSequenceClassification(TextRNNPreTrainedModel):
         self.classifier = nn.Linear(pooled_size, config.num_labels)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        """The token embedding matrix (where pretrained word vectors go)."""
-        return self.embedding
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        """Replace the token embedding module; ``config.freeze_embeddings`` applies to the new one too."""
-        self.embedding = value
-        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
-
-    def tie_weights(self, *args, **kwargs) -> None:
-        """Nothing to tie; re-applies ``config.freeze_embeddings``.
-
-        ``from_pretrained`` replaces every parameter with a new, trainable one and then calls this method,
-        which ``post_init`` calls as well, so this is the one place that keeps frozen embeddings frozen.
-        """
-        super().tie_weights(*args, **kwargs)
-        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.LongTensor | None = None,
-        **kwargs,
-    ) -> SequenceClassifierOutput:
-        """Classify a batch of right-padded token sequences.
-
-        Args:
-            input_ids: Token ids, shape (batch, time).
-            attention_mask: 1 for real tokens, 0 for padding; derived from ``pad_token_id`` when omitted.
-            labels: Class indices, shape (batch,); when given, the cross-entropy loss is returned too.
-            **kwargs: Ignored (e.g. ``token_type_ids`` from a BERT-style tokenizer).
-
-        Returns:
-            ``SequenceClassifierOutput`` with ``logits`` (batch, num_labels), and ``loss`` when ``labels``
-            is given.
-        """
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
+    def logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class scores (batch, num_labels); padding (``mask`` False) never enters the recurrence."""
         # A row of padding only still needs one step: pack_padded_sequence rejects zero lengths.
-        lengths = attention_mask.sum(dim=1).clamp(min=1)
+        lengths = mask.sum(dim=1).clamp(min=1)
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         mask = positions.unsqueeze(0) < lengths.unsqueeze(1)
 
@@ -132,19 +74,17 @@ class TextRNNForSequenceClassification(TextRNNPreTrainedModel):
             packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
             packed_outputs, final_state = self.rnn(packed)
             outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=input_ids.shape[1])
-        pooled = self._pool(outputs, final_state, mask, lengths)
+        return self.classifier(self.dropout(self.pool(outputs, final_state, mask, lengths)))
 
-        logits = self.classifier(self.dropout(pooled))
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
-
-    def _pool(
+    def pool(
         self,
         outputs: torch.Tensor,
         final_state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
         mask: torch.Tensor,
         lengths: torch.Tensor,
     ) -> torch.Tensor:
+        """One vector per text, as ``config.pooling`` says, from the recurrence's ``outputs`` (batch, time, size),
+        zero past each text's length, and its final state; ``mask`` and ``lengths`` tell the real steps."""
         pooling = self.config.pooling
         if pooling == "last":
             hidden = final_state[0] if isinstance(final_state, tuple) else final_state
@@ -161,4 +101,4 @@ class TextRNNForSequenceClassification(TextRNNPreTrainedModel):
         return self.attention(outputs, mask)
 
 
-__all__ = ["TextRNNForSequenceClassification", "TextRNNPreTrainedModel"]
+__all__ = ["TextRNNForSequenceClassification"]

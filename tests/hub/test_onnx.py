@@ -15,16 +15,12 @@ import pytest
 import torch
 
 from hfnlp.cli import main
-from hfnlp.hub.onnx_export import (
-    MAX_ABS_DIFF,
-    OPSET,
-    ExportableTextClassifier,
-    check_batch,
-    load_text_classifier_model,
-)
+from hfnlp.errors import HfnlpError
 from hfnlp.models import FAMILIES
+from hfnlp.models.fasttext import FastTextConfig, FastTextForSequenceClassification
+from hfnlp.models.onnx_export import MAX_ABS_DIFF, OPSET, check_batch, export_onnx, load_text_classifier_model
 from hfnlp.tokenization.text import load_saved_tokenizer
-from tests.sharing.conftest import TEXT_MODELS
+from tests.hub.conftest import TEXT_MODELS
 
 
 @pytest.mark.parametrize("family", list(TEXT_MODELS))
@@ -70,17 +66,22 @@ def test_masked_recurrence_computes_what_packing_computes(cell, pooling):
     input_ids, attention_mask = check_batch(config.vocab_size, config.pad_token_id)
     with torch.no_grad():
         packed = model(input_ids=input_ids, attention_mask=attention_mask).logits
-        masked = ExportableTextClassifier(model)(input_ids, attention_mask)
+        masked = family.exportable(model)(input_ids, attention_mask)
     assert torch.allclose(packed, masked, atol=1e-6)
 
 
 def test_fasttext_with_learnt_ngrams_is_refused_by_name(tmp_path):
-    from hfnlp.errors import HfnlpError
-    from hfnlp.hub.onnx_export import export_onnx
-    from hfnlp.models.fasttext import FastTextConfig, FastTextForSequenceClassification
-
     config = FastTextConfig(vocab_size=20, num_labels=2, ngram_buckets=50, exact_ngrams=True, pooling="tfidf")
     FastTextForSequenceClassification(config).save_pretrained(tmp_path)
     with pytest.raises(HfnlpError, match="exact_ngrams or pooling: tfidf cannot be exported to ONNX"):
         export_onnx(tmp_path)
     assert not (tmp_path / "onnx").exists()
+
+
+def test_families_without_an_export_are_refused(tmp_path):
+    with pytest.raises(HfnlpError, match="ONNX export does not cover captioner models"):
+        FAMILIES["captioner"].exportable(torch.nn.Linear(1, 1))
+    FAMILIES["text_cnn"].model_class(FAMILIES["text_cnn"].config_class(vocab_size=20, num_filters=2)).save_pretrained(
+        tmp_path / "cnn"
+    )
+    assert type(load_text_classifier_model(tmp_path / "cnn")).__name__ == "TextCNNForSequenceClassification"

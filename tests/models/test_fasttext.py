@@ -1,0 +1,76 @@
+"""fastText's n-grams: the pinned hash, exact n-grams learnt from the training split, TF-IDF pooling."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from hfnlp.models.fasttext import FastTextConfig, FastTextForSequenceClassification
+from hfnlp.models.fasttext.modeling_fasttext import hash_ngrams
+from tests.models.test_text_models import LEARNT_FROM, PAD, SMALL, WIDE_MLP, build, right_pad
+
+
+def test_ngram_hash_is_pinned_order_sensitive_and_well_spread() -> None:
+    # Pinned values: changing the hash would silently scramble the n-gram rows of every saved model.
+    ids = torch.tensor([[5, 10, 11, 0]])
+    assert hash_ngrams(ids, 2, 200_000).tolist() == [[118260, 194537, 17763]]
+    assert (
+        hash_ngrams(torch.tensor([[10, 5]]), 2, 200_000).item()
+        != hash_ngrams(torch.tensor([[5, 10]]), 2, 200_000).item()
+    )
+    assert hash_ngrams(ids.int(), 3, 200_000).tolist() == [[194279, 3453]]
+
+    vocab = torch.arange(300)
+    bigrams = torch.stack([vocab.repeat_interleave(300), vocab.repeat(300)], dim=1)
+    buckets = hash_ngrams(bigrams, 2, 65_536).squeeze(1)
+    assert buckets.min() >= 0 and buckets.max() < 65_536
+    expected_distinct = 65_536 * (1 - math.exp(-len(bigrams) / 65_536))  # a uniformly random hash
+    assert torch.unique(buckets).numel() > 0.98 * expected_distinct
+
+
+def test_plain_fasttext_has_no_ngram_table() -> None:
+    model = FastTextForSequenceClassification(FastTextConfig(**SMALL, ngram_sizes=[]))
+    assert not any(name.startswith("ngram_embedding") for name in model.state_dict())
+    with_ngrams = FastTextForSequenceClassification(FastTextConfig(**SMALL, ngram_buckets=101))
+    assert with_ngrams.ngram_embedding.weight.shape == (101, 8)
+
+
+def test_exact_ngrams_give_each_training_ngram_a_row_and_leave_unseen_ones_out() -> None:
+    model = build("fasttext", {**WIDE_MLP, "ngram_buckets": 101})
+    learnt = {tuple(text[i : i + n]) for text in LEARNT_FROM for n in (2, 3) for i in range(len(text) - n + 1)}
+    keys = model.ngram_keys[model.ngram_keys < 2**31]
+    assert len(keys) == len(learnt) == len(set(keys.tolist()))  # a row each, no collision
+    assert torch.equal(keys, keys.sort().values)
+
+    rows, known = model._ngram_rows(torch.tensor([[5, 9, 3, 12, 7]]), 2)
+    assert known.all() and len(set(rows[0].tolist())) == 4
+    _, known = model._ngram_rows(torch.tensor([[9, 5, 5, 12]]), 2)  # tokens seen, bigrams never
+    assert not known.any()
+
+    # Capacity smaller than the n-grams found: the ones in most texts are kept.
+    small = build("fasttext", {**WIDE_MLP, "ngram_sizes": [2], "ngram_buckets": 2})
+    _, known = small._ngram_rows(torch.tensor([[9, 3, 12, 7]]), 2)
+    assert known.tolist() == [[True, False, True]]  # (9, 3) and (12, 7) occur in two texts each
+
+
+def test_tfidf_pooling_weighs_as_scikit_learn() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    model = build("fasttext", {"ngram_sizes": [2], "pooling": "tfidf", "exact_ngrams": True, "ngram_buckets": 101})
+    texts = [[5, 9, 3, 9, 3], [4, 8], [9, 3, 21]]
+    model.learn_from_training_data(texts)
+    # The same bags in scikit-learn: tokens and bigrams as words, sublinear tf, smoothed idf, unit L2 norm.
+    words = [[str(t) for t in text] + [f"{a}_{b}" for a, b in zip(text, text[1:], strict=False)] for text in texts]
+    vectorizer = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True)
+    expected = vectorizer.fit_transform(words).toarray()
+
+    rows, features, counts = model._bag_of_features(right_pad(texts), right_pad(texts) != PAD)
+    weights = (1 + counts.double().log()) * model.idf[features].double()
+    norms = torch.zeros(3, dtype=torch.float64).index_add_(0, rows, weights**2).sqrt()
+    actual = sorted(zip(rows.tolist(), (weights / norms[rows]).tolist(), strict=True))
+    wanted = sorted((row, value) for row, vector in enumerate(expected) for value in vector if value)
+    assert [row for row, _ in actual] == [row for row, _ in wanted]
+    torch.testing.assert_close(torch.tensor([v for _, v in actual]), torch.tensor([float(v) for _, v in wanted]))
+    unseen = model._bag_of_features(torch.tensor([[30, 31]]), torch.tensor([[True, True]]))[1]
+    assert model.idf[unseen].tolist() == [0.0, 0.0]  # tokens never seen in training weigh nothing
