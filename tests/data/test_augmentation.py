@@ -11,8 +11,9 @@ from PIL import Image
 from hfnlp.cli import main
 from hfnlp.data.augmentation import AugmentationConfig, build_mixup, build_train_transform, mix_batch
 from hfnlp.errors import RecipeError
-from hfnlp.tasks.image_classification import image_classifier_config, image_processor_for
-from tests.vision.conftest import write_image_recipe
+from hfnlp.models.image_classifier import image_classifier_config
+from hfnlp.tasks.image_classification import image_processor_for
+from tests.conftest import write_image_recipe
 
 
 @pytest.fixture(scope="module")

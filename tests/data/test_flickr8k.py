@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hfnlp.data.captions import all_captions, load_caption_data
-from hfnlp.recipe import load_recipe
+from hfnlp.tasks import load_recipe
 from hfnlp.tokenization.captions import train_caption_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]

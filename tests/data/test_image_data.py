@@ -12,7 +12,7 @@ import pytest
 
 from hfnlp.data.image_folders import ImageDataConfig, load_image_classification, open_image
 from hfnlp.errors import DataError
-from hfnlp.recipe import load_recipe
+from hfnlp.tasks import load_recipe
 from tests.conftest import SHARED_DATA, requires_shared_data
 
 
@@ -118,6 +118,7 @@ def test_data_section_needs_exactly_one_source():
         ImageDataConfig(builtin="sklearn_digits", train_file="x")
 
 
+@pytest.mark.integration
 @requires_shared_data("flowers")
 def test_flowers_recipe_split_holds_out_a_stratified_fifth_as_test():
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "flowers-finetune.yaml")
@@ -130,3 +131,19 @@ def test_flowers_recipe_split_holds_out_a_stratified_fifth_as_test():
     assert abs(len(data.splits["validation"]) - 0.05 * total) <= 1
     counts = collections.Counter(data.splits["test"]["label"])
     assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_tables_and_split_files_follow_the_shared_reading_rules(shapes_dir, tmp_path):
+    root = copy_classes(shapes_dir, tmp_path / "images", per_class=4)
+    rows = "".join(f"images/{p.parent.name}/{p.name},{p.parent.name}\n" for p in sorted(root.rglob("*.jpg")))
+    table = tmp_path / "labels.csv"
+    table.write_bytes(("\ufeffimage,label\n" + rows).encode())  # a spreadsheet's byte-order mark
+    data = load_image_classification(ImageDataConfig(train_file=str(table), validation_ratio=0.25, test_ratio=0.25))
+    assert data.label_names == ["circle", "square", "triangle"]
+    with pytest.raises(DataError, match="data.test_file and data.train_file are the same file"):
+        ImageDataConfig(train_file=str(table), test_file=str(table))
+    with pytest.raises(DataError, match="unknown data set 'digits'; available: sklearn_digits"):
+        ImageDataConfig(builtin="digits")
+    (tmp_path / "labels.txt").write_text("image,label\n" + rows, encoding="utf-8")
+    with pytest.raises(DataError, match="labels.txt: cannot tell the format from the extension"):
+        load_image_classification(ImageDataConfig(train_file=str(tmp_path / "labels.txt")))

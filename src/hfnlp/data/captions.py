@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,17 +24,19 @@ from typing import Any, Literal
 
 import datasets
 from datasets import Dataset, DatasetDict
-from PIL import Image as PILImage
 
-from hfnlp.data.images import load_image
-from hfnlp.data.splits import SPLIT_ALIASES, carve_missing_splits
+from hfnlp.data.images import IMAGE_FEATURE, image_name, open_image
+from hfnlp.data.reading import (
+    SPLIT_ALIASES,
+    DataSourceConfig,
+    apply_bad_rows_policy,
+    load_dataset_dict,
+    splits_by_name,
+)
 from hfnlp.data.synthetic_scenes import CAPTION_FEATURES, synthetic_scenes
 from hfnlp.errors import DataError
 
-logger = logging.getLogger(__name__)
-
 CaptionFormat = Literal["auto", "flickr8k", "captions_txt", "karpathy"]
-BUILTIN_CAPTION_DATASETS = ("synthetic_scenes",)
 # Karpathy's "restval" images are extra training images (COCO); nlphuji/flickr30k calls validation "val".
 _SPLIT_NAMES = {**SPLIT_ALIASES, "restval": "train"}
 _VALIDATION_CHUNK = 256
@@ -47,7 +48,7 @@ _FLICKR8K_LISTS = {
 
 
 @dataclass
-class CaptionDataConfig:
+class CaptionDataConfig(DataSourceConfig):
     """The ``data`` section of an image-captioning recipe.
 
     Give exactly one source: ``builtin`` (``synthetic_scenes``), ``hub`` (a Hub name, or a local folder that
@@ -57,48 +58,31 @@ class CaptionDataConfig:
     does not define are carved from train by image with ``validation_ratio`` / ``test_ratio`` (a ratio of 0
     means no such split).
 
-    ``image_size`` overrides the encoder's default input size; ``cache_features`` computes the feature maps of
-    a frozen encoder once; ``num_beams`` / ``length_penalty`` are the beam-search settings of evaluation (and
-    the saved model's generation defaults); ``max_samples`` captions per scored split go to ``samples.jsonl``;
-    ``bad_rows: skip`` drops and counts unreadable images, captions naming missing images and malformed lines
-    instead of stopping. ``builtin_size`` is the number of synthetic scenes (always drawn with seed 0).
+    ``image_size`` overrides the encoder's default input size (and is the size of the synthetic scenes);
+    ``cache_features`` computes the feature maps of a frozen encoder once; ``max_samples`` captions per scored
+    split go to ``samples.jsonl``; ``bad_rows: skip`` drops and counts unreadable images, captions naming missing
+    images and malformed lines instead of stopping. ``builtin_size`` is the number of synthetic scenes (always
+    drawn with seed 0).
     """
 
-    builtin: str | None = None
+    SOURCES = ("builtin", "hub", "imagefolder", "captions_file")
+    BUILTINS = {"synthetic_scenes": synthetic_scenes}
+
+    format: CaptionFormat = "auto"
     builtin_size: int = 3000
-    hub: str | None = None
-    hub_config: str | None = None
     imagefolder: str | None = None
     captions_file: str | None = None
     images_dir: str | None = None
-    format: CaptionFormat = "auto"
     train_list: str | None = None
     validation_list: str | None = None
     test_list: str | None = None
     image_column: str = "image"
     caption_column: str = "captions"
     split_column: str | None = None
-    validation_ratio: float = 0.1
-    test_ratio: float = 0.1
     bad_rows: Literal["error", "skip"] = "error"
     image_size: int | None = None
     cache_features: bool = True
-    num_beams: int = 3
-    length_penalty: float = 1.0
     max_samples: int = 100
-
-    def __post_init__(self) -> None:
-        sources = [name for name in ("builtin", "hub", "imagefolder", "captions_file") if getattr(self, name)]
-        if len(sources) != 1:
-            raise DataError(
-                f"data: give exactly one of builtin, hub, imagefolder or captions_file (got {sources or 'none'})"
-            )
-        if self.builtin and self.builtin not in BUILTIN_CAPTION_DATASETS:
-            raise DataError(
-                f"data.builtin: unknown data set {self.builtin!r}; available: {', '.join(BUILTIN_CAPTION_DATASETS)}"
-            )
-        if self.num_beams < 1:
-            raise DataError(f"data.num_beams must be at least 1, got {self.num_beams}")
 
 
 @dataclass
@@ -127,20 +111,16 @@ class _Problems:
         self.counts: dict[str, int] = {}
 
     def report(self, where: str, problems: list[str]) -> None:
-        if not problems:
-            return
-        if self.policy == "error":
-            shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
-            raise DataError(f"{where}: {len(problems)} bad row(s): {shown} (set data.bad_rows: skip to drop them)")
-        logger.warning("%s: skipped %d bad row(s), e.g. %s", where, len(problems), problems[0])
-        self.counts[where] = self.counts.get(where, 0) + len(problems)
+        if apply_bad_rows_policy(where, problems, self.policy):
+            self.counts[where] = self.counts.get(where, 0) + len(problems)
 
 
 def _read_raw_splits(config: CaptionDataConfig, problems: _Problems) -> dict[str, Dataset]:
     if config.builtin:
-        return {"train": synthetic_scenes(config.builtin_size, image_size=config.image_size or 96, seed=0)}
+        scenes = config.BUILTINS[config.builtin]
+        return {"train": scenes(config.builtin_size, image_size=config.image_size or 96, seed=0)}
     if config.hub:
-        return _read_hub(config)
+        return _from_datasets(config, load_dataset_dict(config.hub, config.hub_config), config.hub)
     if config.imagefolder:
         return _read_imagefolder(config)
     path = Path(config.captions_file)
@@ -284,33 +264,22 @@ def _read_imagefolder(config: CaptionDataConfig) -> dict[str, Dataset]:
         raise DataError(f"data.imagefolder not found: {folder}")
     if not any(folder.rglob("metadata.jsonl")) and not any(folder.rglob("metadata.csv")):
         raise DataError(f"{folder}: no metadata.jsonl with the captions of the images")
-    return _load_with_datasets(config, "imagefolder", data_dir=str(folder))
+    return _from_datasets(config, load_dataset_dict("imagefolder", data_dir=str(folder)), str(folder))
 
 
-def _read_hub(config: CaptionDataConfig) -> dict[str, Dataset]:
-    return _load_with_datasets(config, config.hub, config.hub_config)
-
-
-def _load_with_datasets(config: CaptionDataConfig, *args: Any, **kwargs: Any) -> dict[str, Dataset]:
-    source = config.hub or config.imagefolder
-    try:
-        loaded = datasets.load_dataset(*args, **kwargs)
-    except Exception as error:  # datasets raises many types: connection, missing file, bad config, bad metadata
-        raise DataError(f"data: cannot load {source!r}: {error}") from error
-    splits: dict[str, list[Dataset]] = {}
-    for name, dataset in loaded.items():
-        dataset = _standard_columns(dataset, config, source)
-        if config.split_column:
-            for split_value in sorted(set(dataset[config.split_column])):
-                canonical = _SPLIT_NAMES.get(str(split_value))
-                if canonical:
-                    part = dataset.filter(lambda v, s=split_value: v == s, input_columns=config.split_column)
-                    splits.setdefault(canonical, []).append(part)
-        elif name in _SPLIT_NAMES:
-            splits.setdefault(_SPLIT_NAMES[name], []).append(dataset)
+def _from_datasets(config: CaptionDataConfig, loaded: DatasetDict, source: str) -> dict[str, Dataset]:
+    """The splits of a data set ``datasets.load_dataset`` read: by split name, or by ``split_column`` values."""
+    standard = [(name, _standard_columns(dataset, config, source)) for name, dataset in loaded.items()]
+    if config.split_column:
+        standard = [
+            (str(value), dataset.filter(lambda v, s=value: v == s, input_columns=config.split_column))
+            for _, dataset in standard
+            for value in sorted(set(dataset[config.split_column]))
+            if str(value) in _SPLIT_NAMES
+        ]
     return {
-        split: datasets.concatenate_datasets(parts).select_columns(["image", "captions"]).cast(CAPTION_FEATURES)
-        for split, parts in splits.items()
+        split: dataset.select_columns(["image", "captions"]).cast(CAPTION_FEATURES)
+        for split, dataset in splits_by_name(standard, _SPLIT_NAMES).items()
     }
 
 
@@ -321,7 +290,7 @@ def _standard_columns(dataset: Dataset, config: CaptionDataConfig, source: str) 
             raise DataError(f"{source}: no column {column!r}; columns are {', '.join(dataset.column_names)}")
     if not isinstance(dataset.features[config.image_column], datasets.Image):
         raise DataError(f"{source}: column {config.image_column!r} does not hold images")
-    dataset = dataset.cast_column(config.image_column, datasets.Image(decode=False))
+    dataset = dataset.cast_column(config.image_column, IMAGE_FEATURE)
     if config.image_column != "image":
         dataset = dataset.rename_column(config.image_column, "image")
     if config.caption_column != "captions":
@@ -358,35 +327,15 @@ def validate_caption_split(dataset: Dataset, split: str, problems: _Problems) ->
 
 def _check_row(row: int, image: dict[str, Any], texts: list[str] | None) -> list[str] | str:
     """The row's cleaned captions, or a message saying why the row is bad."""
-    name = image_name(image) or f"row {row + 1}"
+    name = image_name(image, row)
     texts = [text.strip() for text in texts or [] if isinstance(text, str) and text.strip()]
     if not texts:
         return f"{name}: no caption"
     try:
-        open_image(image_source(image), name)
+        open_image(image, name)
     except DataError as error:
         return str(error)
     return texts
-
-
-def open_image(source: str | Path | bytes, name: str | None = None) -> PILImage.Image:
-    """:func:`~hfnlp.data.images.load_image`, with an ``OSError`` that PIL raises for a file cut inside its
-    header turned into the same clear :class:`DataError` as other broken images."""
-    try:
-        return load_image(source)
-    except OSError as error:
-        label = name or ("<image>" if isinstance(source, bytes) else str(source))
-        raise DataError(f"{label}: broken or truncated image ({error})") from error
-
-
-def image_source(image: dict[str, Any]) -> str | bytes:
-    """What :func:`~hfnlp.data.images.load_image` opens for an undecoded ``datasets.Image`` value."""
-    return image["bytes"] if image.get("bytes") else image["path"]
-
-
-def image_name(image: dict[str, Any]) -> str | None:
-    """The file name of an undecoded ``datasets.Image`` value, if it has one."""
-    return Path(image["path"]).name if image.get("path") else None
 
 
 def _carve(splits: DatasetDict, config: CaptionDataConfig, seed: int) -> DatasetDict:
@@ -399,13 +348,7 @@ def _carve(splits: DatasetDict, config: CaptionDataConfig, seed: int) -> Dataset
         raise DataError(
             f"data: {' and '.join(missing)} must both be carved from train: set validation_ratio and test_ratio > 0"
         )
-    return carve_missing_splits(
-        splits,
-        validation_ratio=config.validation_ratio,
-        test_ratio=config.test_ratio,
-        seed=seed,
-        stratify_by_column=None,
-    )
+    return config.carve(splits, seed, stratify_by_column=None)
 
 
 def all_captions(dataset: Dataset) -> Iterable[str]:

@@ -13,7 +13,6 @@ cannot be decoded are reported with their path, or left out and counted with ``b
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,25 +20,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import datasets
-import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 from PIL import Image
 
 from hfnlp.data.augmentation import AugmentationConfig
-from hfnlp.data.images import is_image_file, load_image
-from hfnlp.data.splits import SPLIT_ALIASES, carve_missing_splits
+from hfnlp.data.builtin import BUILTIN_IMAGE_DATASETS
+from hfnlp.data.images import IMAGE_FEATURE, image_name, is_image_file, open_image
+from hfnlp.data.reading import SplitFilesConfig, apply_bad_rows_policy, read_raw_splits, read_table
 from hfnlp.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 ImageFormat = Literal["auto", "imagefolder", "csv", "json", "jsonl"]
-_TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
-IMAGE_FEATURE = datasets.Image(decode=False)
 
 
 @dataclass
-class ImageDataConfig:
+class ImageDataConfig(SplitFilesConfig):
     """The ``data`` section of an image-classification recipe.
 
     Give exactly one source: ``builtin`` (an embedded data set), ``hub`` (a Hub name, or a local folder that
@@ -48,25 +45,15 @@ class ImageDataConfig:
     ``image_column`` (image paths) and ``label_column``.
     """
 
-    builtin: str | None = None
-    hub: str | None = None
-    hub_config: str | None = None
-    train_file: str | None = None
-    validation_file: str | None = None
-    test_file: str | None = None
+    FOLDER_FORMAT = "imagefolder"
+    BUILTINS = BUILTIN_IMAGE_DATASETS
+
     format: ImageFormat = "auto"
     image_column: str = "image"
     label_column: str = "label"
     label_names: list[str] | None = None
-    validation_ratio: float = 0.1
-    test_ratio: float = 0.1
     bad_images: Literal["error", "skip"] = "error"
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
-
-    def __post_init__(self) -> None:
-        sources = [name for name in ("builtin", "hub", "train_file") if getattr(self, name)]
-        if len(sources) != 1:
-            raise DataError(f"data: give exactly one of builtin, hub or train_file (got {sources or 'none'})")
 
 
 @dataclass
@@ -88,7 +75,15 @@ def load_image_classification(
     With ``validate`` every image is decoded once up front, so a broken file stops the run before training
     (or is skipped); without it only labels are checked (for quick previews).
     """
-    raw, ignored = _read_raw_splits(config)
+    ignored: dict[str, int] = {}
+
+    def read_file(split: str, path: Path) -> Dataset:
+        dataset, ignored[split] = read_image_source(path, config)
+        return dataset
+
+    raw = read_raw_splits(config, read_file)
+    if config.hub:
+        raw = {split: _image_and_label_columns(dataset, config, split) for split, dataset in raw.items()}
     label_names = _resolve_label_names(config, raw["train"])
     splits, skipped = {}, {}
     for split, dataset in raw.items():
@@ -98,52 +93,19 @@ def load_image_classification(
     for split, count in ignored.items():
         if count:
             logger.info("%s split: ignored %d file(s) that are not images", split, count)
-    splits = carve_missing_splits(
-        DatasetDict(splits), validation_ratio=config.validation_ratio, test_ratio=config.test_ratio, seed=seed
-    )
+    splits = config.carve(DatasetDict(splits), seed)
     return ImageClassificationData(
         splits=splits, label_names=label_names, skipped_images=skipped, ignored_files=ignored
     )
 
 
-def _read_raw_splits(config: ImageDataConfig) -> tuple[dict[str, Dataset], dict[str, int]]:
-    if config.builtin:
-        if config.builtin not in BUILTIN_IMAGE_DATASETS:
-            raise DataError(
-                f"data.builtin: unknown data set {config.builtin!r}; available: {', '.join(BUILTIN_IMAGE_DATASETS)}"
-            )
-        return {"train": BUILTIN_IMAGE_DATASETS[config.builtin]()}, {}
-    if config.hub:
-        return _read_hub(config), {}
-    raw, ignored = {}, {}
-    for split, path in (
-        ("train", config.train_file),
-        ("validation", config.validation_file),
-        ("test", config.test_file),
-    ):
-        if path:
-            raw[split], ignored[split] = read_image_source(Path(path), config)
-    return raw, ignored
-
-
 def read_image_source(path: Path, config: ImageDataConfig) -> tuple[Dataset, int]:
     """One split from an image folder or a table: ``image`` + raw ``label`` columns, and the number of
     non-image files ignored."""
-    if not path.exists():
-        raise DataError(f"data file or folder not found: {path}")
-    file_format = config.format if config.format != "auto" else _detect_format(path)
+    file_format = config.file_format(path)
     if file_format == "imagefolder":
         return read_image_folder(path)
     return read_image_table(path, file_format, config), 0
-
-
-def _detect_format(path: Path) -> str:
-    if path.is_dir():
-        return "imagefolder"
-    file_format = _TABLE_FORMATS.get(path.suffix.lower())
-    if file_format is None:
-        raise DataError(f"{path}: cannot tell the format from the extension; set data.format")
-    return file_format
 
 
 def read_image_folder(root: Path) -> tuple[Dataset, int]:
@@ -166,12 +128,8 @@ def read_image_folder(root: Path) -> tuple[Dataset, int]:
 
 def read_image_table(path: Path, file_format: str, config: ImageDataConfig) -> Dataset:
     """A CSV / JSON / JSONL table of image paths (relative to the table's folder) and labels."""
-    try:
-        table = datasets.load_dataset(
-            "csv" if file_format == "csv" else "json", data_files={"data": str(path)}, split="data"
-        )
-    except Exception as error:  # pandas / pyarrow parse errors of many types; keep their message
-        raise DataError(f"{path}: cannot be read as {file_format}: {error}") from error
+    # Column types are guessed: integer class ids stay integers, which label names and validation rely on.
+    table = read_table(path, file_format, as_text=False)
     for column in (config.image_column, config.label_column):
         if column not in table.column_names:
             raise DataError(f"{path}: no column {column!r}; columns are {', '.join(table.column_names)}")
@@ -182,25 +140,14 @@ def read_image_table(path: Path, file_format: str, config: ImageDataConfig) -> D
     return Dataset.from_dict({"image": images, "label": table[config.label_column]}).cast_column("image", IMAGE_FEATURE)
 
 
-def _read_hub(config: ImageDataConfig) -> dict[str, Dataset]:
-    try:
-        loaded = datasets.load_dataset(config.hub, config.hub_config)
-    except Exception as error:  # datasets raises many types: connection, missing file, bad config
-        raise DataError(f"data.hub: cannot load {config.hub!r}: {error}") from error
-    splits = {}
-    for name, dataset in loaded.items():
-        canonical = SPLIT_ALIASES.get(name)
-        if canonical is None:
-            continue
-        for column in (config.image_column, config.label_column):
-            if column not in dataset.column_names:
-                raise DataError(f"data.hub: {name} split has no column {column!r}; columns: {dataset.column_names}")
-        dataset = dataset.select_columns([config.image_column, config.label_column])
-        dataset = dataset.rename_columns({config.image_column: "image", config.label_column: "label"})
-        splits[canonical] = dataset.cast_column("image", IMAGE_FEATURE)
-    if "train" not in splits:
-        raise DataError(f"data.hub: {config.hub!r} has no train split (splits: {', '.join(loaded)})")
-    return splits
+def _image_and_label_columns(dataset: Dataset, config: ImageDataConfig, split: str) -> Dataset:
+    """A Hub split reduced to ``image`` (undecoded) + ``label``."""
+    for column in (config.image_column, config.label_column):
+        if column not in dataset.column_names:
+            raise DataError(f"data.hub: {split} split has no column {column!r}; columns: {dataset.column_names}")
+    dataset = dataset.select_columns([config.image_column, config.label_column])
+    dataset = dataset.rename_columns({config.image_column: "image", config.label_column: "label"})
+    return dataset.cast_column("image", IMAGE_FEATURE)
 
 
 def _resolve_label_names(config: ImageDataConfig, train: Dataset) -> list[str]:
@@ -231,7 +178,7 @@ def validate_image_split(
         if isinstance(feature, ClassLabel) and label is not None:
             label = feature.int2str(label) if label >= 0 else None
         label_problem = _label_problem(label, label_ids, len(label_names))
-        problem = f"{_record_name(record, row)}: {label_problem}" if label_problem else None
+        problem = f"{image_name(record, row)}: {label_problem}" if label_problem else None
         if problem is None and decode:
             problem = _image_problem(record, row)
         if problem:
@@ -239,18 +186,17 @@ def validate_image_split(
             continue
         images.append(record)
         labels.append(label if isinstance(label, int) else label_ids[str(label)])
-    if problems and bad_images == "error":
-        shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise DataError(
-            f"{split} split: {len(problems)} bad image(s) or label(s): {shown} "
-            "(set data.bad_images: skip to leave them out)"
-        )
-    if problems:
-        logger.warning("%s split: skipped %d bad image(s) or label(s), e.g. %s", split, len(problems), problems[0])
+    skipped = apply_bad_rows_policy(
+        f"{split} split",
+        problems,
+        bad_images,
+        what="bad image(s) or label(s)",
+        hint="set data.bad_images: skip to leave them out",
+    )
     if not images:
         raise DataError(f"{split} split: no usable images")
     features = datasets.Features({"image": IMAGE_FEATURE, "label": ClassLabel(names=list(label_names))})
-    return Dataset.from_dict({"image": images, "label": labels}, features=features), len(problems)
+    return Dataset.from_dict({"image": images, "label": labels}, features=features), skipped
 
 
 def _label_problem(label: Any, label_ids: dict[str, int], num_labels: int) -> str | None:
@@ -269,26 +215,10 @@ def _image_problem(record: dict[str, Any] | None, row: int) -> str | None:
     if record is None or (record.get("bytes") is None and not record.get("path")):
         return f"row {row + 1}: image is missing"
     try:
-        open_image(record)
+        open_image(record, image_name(record, row))
     except DataError as error:
-        # load_image names files by path; images stored as bytes are named here
-        message = str(error)
-        return f"{_record_name(record, row)}: {message.removeprefix('<image>: ')}" if record.get("bytes") else message
+        return str(error)
     return None
-
-
-def _record_name(record: dict[str, Any] | None, row: int) -> str:
-    return (record or {}).get("path") or f"row {row + 1}"
-
-
-def open_image(record: dict[str, Any]) -> Image.Image:
-    """Decode an ``image`` cell (``{"path", "bytes"}``) to RGB; :class:`DataError` names the file if broken."""
-    source = record["bytes"] if record.get("bytes") is not None else record["path"]
-    try:
-        return load_image(source)
-    except OSError as error:  # PIL's error for a header cut short, raised by Image.open itself
-        name = record["path"] if isinstance(source, str) else "<image>"
-        raise DataError(f"{name}: broken or truncated image ({error})") from error
 
 
 class TransformedImages(torch.utils.data.Dataset):
@@ -304,20 +234,3 @@ class TransformedImages(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.split[index]
         return {"pixel_values": self.transform(open_image(row["image"])), "labels": row["label"]}
-
-
-def sklearn_digits() -> Dataset:
-    """The 1,797 handwritten digits (8×8 grey scans, 10 classes) that ship inside scikit-learn, as PNG bytes."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = []
-    for index, pixels in enumerate(digits.images):
-        buffer = io.BytesIO()
-        Image.fromarray(np.round(pixels * 255 / 16).astype(np.uint8), mode="L").save(buffer, format="PNG")
-        images.append({"bytes": buffer.getvalue(), "path": f"sklearn-digits/{index:04d}.png"})
-    labels = [str(target) for target in digits.target]
-    return Dataset.from_dict({"image": images, "label": labels}).cast_column("image", IMAGE_FEATURE)
-
-
-BUILTIN_IMAGE_DATASETS: dict[str, Callable[[], Dataset]] = {"sklearn_digits": sklearn_digits}

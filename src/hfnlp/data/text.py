@@ -7,50 +7,35 @@ train by ratio, stratified, with the recipe's seed.
 
 from __future__ import annotations
 
-import csv
-import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import datasets
-import pandas
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from hfnlp.data.builtin import BUILTIN_TEXT_DATASETS
-from hfnlp.data.splits import SPLIT_ALIASES, carve_missing_splits
+from hfnlp.data.reading import SplitFilesConfig, apply_bad_rows_policy, read_raw_splits, read_table
 from hfnlp.errors import DataError
 
-logger = logging.getLogger(__name__)
-
 FileFormat = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "text", "label_folders"]
-_EXTENSION_FORMATS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".txt": "tsv",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".parquet": "parquet",
-}
 
 
 @dataclass
-class TextDataConfig:
+class TextDataConfig(SplitFilesConfig):
     """The ``data`` section of a text-classification recipe.
 
     Give exactly one source: ``builtin`` (an embedded data set), ``hub`` (a Hub name, or a local folder
     that ``datasets.load_dataset`` understands), or ``train_file`` (+ optional ``validation_file`` /
     ``test_file``; for ``label_folders`` these are folders with one sub-folder of ``.txt`` files per label).
+    ``column_names`` name the columns of a CSV / TSV without header; ``label_names`` or ``label_file`` (one
+    name a line) fix the classes and their order; ``bad_rows: skip`` drops and counts unusable rows.
     """
 
-    builtin: str | None = None
-    hub: str | None = None
-    hub_config: str | None = None
-    train_file: str | None = None
-    validation_file: str | None = None
-    test_file: str | None = None
+    FOLDER_FORMAT = "label_folders"
+    BUILTINS = BUILTIN_TEXT_DATASETS
+
     format: FileFormat = "auto"
     encoding: str = "utf-8"
     column_names: list[str] | None = None
@@ -58,22 +43,12 @@ class TextDataConfig:
     label_column: str = "label"
     label_names: list[str] | None = None
     label_file: str | None = None
-    validation_ratio: float = 0.1
-    test_ratio: float = 0.1
     bad_rows: Literal["error", "skip"] = "error"
 
     def __post_init__(self) -> None:
-        sources = [name for name in ("builtin", "hub", "train_file") if getattr(self, name)]
-        if len(sources) != 1:
-            raise DataError(f"data: give exactly one of builtin, hub or train_file (got {sources or 'none'})")
+        super().__post_init__()
         if self.label_names and self.label_file:
             raise DataError("data: give label_names or label_file, not both")
-        files = [(name, getattr(self, name)) for name in ("train_file", "validation_file", "test_file")]
-        given = [(name, Path(path).resolve()) for name, path in files if path]
-        for i, (name, path) in enumerate(given):
-            for other, other_path in given[:i]:
-                if path == other_path:
-                    raise DataError(f"data.{name} and data.{other} are the same file ({path}): splits must not overlap")
 
 
 @dataclass
@@ -87,121 +62,25 @@ class TextClassificationData:
 
 def load_text_classification(config: TextDataConfig, seed: int = 42) -> TextClassificationData:
     """Load, validate and split the data a recipe describes."""
-    raw = _read_raw_splits(config)
+    raw = read_raw_splits(config, lambda _split, path: read_text_file(path, config))
     label_names = _resolve_label_names(config, raw)
     splits, skipped = {}, {}
     for split, dataset in raw.items():
         splits[split], skipped[split] = validate_text_split(dataset, config, label_names, split)
-    splits = carve_missing_splits(
-        DatasetDict(splits), validation_ratio=config.validation_ratio, test_ratio=config.test_ratio, seed=seed
-    )
+    splits = config.carve(DatasetDict(splits), seed)
     return TextClassificationData(splits=splits, label_names=label_names, skipped_rows=skipped)
-
-
-def _read_raw_splits(config: TextDataConfig) -> dict[str, Dataset]:
-    if config.builtin:
-        if config.builtin not in BUILTIN_TEXT_DATASETS:
-            raise DataError(
-                f"data.builtin: unknown data set {config.builtin!r}; available: {', '.join(BUILTIN_TEXT_DATASETS)}"
-            )
-        return {"train": BUILTIN_TEXT_DATASETS[config.builtin]()}
-    if config.hub:
-        return _read_hub(config)
-    files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
-    return {split: read_text_file(path, config) for split, path in files.items() if path}
-
-
-def _read_hub(config: TextDataConfig) -> dict[str, Dataset]:
-    try:
-        loaded = datasets.load_dataset(config.hub, config.hub_config)
-    except Exception as error:  # datasets raises many types: connection, missing file, bad config
-        raise DataError(f"data.hub: cannot load {config.hub!r}: {error}") from error
-    splits = {}
-    for name, dataset in loaded.items():
-        canonical = SPLIT_ALIASES.get(name)
-        if canonical:
-            splits[canonical] = dataset
-    if "train" not in splits:
-        raise DataError(f"data.hub: {config.hub!r} has no train split (splits: {', '.join(loaded)})")
-    return splits
 
 
 def read_text_file(path: str | Path, config: TextDataConfig) -> Dataset:
     """Read one split from ``path`` in the recipe's format, wrapping reader errors with the file name."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
-    file_format = config.format if config.format != "auto" else _detect_format(path)
+    file_format = config.file_format(path)
     if file_format == "label_folders":
         return _read_label_folders(path, config)
-    if not path.is_file():
-        raise DataError(f"{path}: expected a file for format {file_format!r}")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    if file_format != "parquet":
-        _check_decodable(path, config.encoding)
-    builder, kwargs = _builder_for(file_format, config, path)
-    try:
-        with warnings.catch_warnings():
-            # pandas only warns when a row has more fields than the header, then drops or shifts data.
-            warnings.simplefilter("error", pandas.errors.ParserWarning)
-            dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **kwargs)
-    except Exception as error:  # pandas/pyarrow parse errors carry the line; keep their message
-        raise DataError(f"{path}: cannot be read as {file_format}: {_root_cause(error)}") from error
-    if file_format == "text":
-        dataset = dataset.rename_column("text", config.text_column) if config.text_column != "text" else dataset
+    dataset = read_table(path, file_format, encoding=config.encoding, column_names=config.column_names)
+    if file_format == "text" and config.text_column != "text":
+        dataset = dataset.rename_column("text", config.text_column)
     return dataset
-
-
-def _detect_format(path: Path) -> str:
-    if path.is_dir():
-        return "label_folders"
-    file_format = _EXTENSION_FORMATS.get(path.suffix.lower())
-    if file_format is None:
-        raise DataError(f"{path}: cannot tell the format from the extension; set data.format")
-    return file_format
-
-
-def _builder_for(file_format: str, config: TextDataConfig, path: Path) -> tuple[str, dict[str, Any]]:
-    encoding = "utf-8-sig" if config.encoding.lower().replace("_", "-") == "utf-8" else config.encoding
-    if file_format in ("csv", "tsv"):
-        # Every column is read as text: no guessing turns "007" into 7, "0" into an int or "NA" into a gap.
-        kwargs: dict[str, Any] = {"encoding": encoding, "index_col": False, "keep_default_na": False}
-        if file_format == "tsv":
-            # Titles and reviews contain quote characters: a TSV is never quoted.
-            kwargs.update(sep="\t", quoting=3)
-        columns = config.column_names or _csv_header(path, encoding, kwargs.get("sep", ","))
-        if config.column_names:
-            kwargs.update(column_names=config.column_names)
-        kwargs["features"] = datasets.Features({name: datasets.Value("string") for name in columns})
-        return "csv", kwargs
-    if file_format in ("json", "jsonl"):
-        return "json", {"encoding": encoding}
-    if file_format == "text":
-        return "text", {"encoding": encoding}
-    return "parquet", {}
-
-
-def _csv_header(path: Path, encoding: str, separator: str) -> list[str]:
-    with path.open(encoding=encoding, newline="") as handle:
-        header = next(csv.reader(handle, delimiter=separator), [])
-    if len(set(header)) != len(header) or not all(header):
-        raise DataError(f"{path}: the header {header} has empty or repeated column names")
-    return header
-
-
-def _check_decodable(path: Path, encoding: str) -> None:
-    if encoding.lower().replace("_", "-") not in ("utf-8", "utf-8-sig", "utf8"):
-        return
-    with path.open("rb") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(
-                    f"{path}, line {line_number}: bytes that are not valid UTF-8 ({error.reason} at column "
-                    f"{error.start + 1}); set data.encoding (e.g. gbk) if the whole file uses another encoding"
-                ) from error
 
 
 def _read_label_folders(root: Path, config: TextDataConfig) -> Dataset:
@@ -319,19 +198,17 @@ def validate_text_split(
             continue
         keep.append(row)
         labels.append(label_id)
-    if problems and config.bad_rows == "error":
-        shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise DataError(
-            f"{split} split: {len(problems)} bad row(s): {shown} "
-            "(bad_rows=skip drops them: data.bad_rows in a recipe, --bad-rows on the command line)"
-        )
-    if problems:
-        logger.warning("%s split: skipped %d bad row(s), e.g. %s", split, len(problems), problems[0])
+    skipped = apply_bad_rows_policy(
+        f"{split} split",
+        problems,
+        config.bad_rows,
+        hint="bad_rows=skip drops them: data.bad_rows in a recipe, --bad-rows on the command line",
+    )
     features = datasets.Features({"text": datasets.Value("string"), "label": ClassLabel(names=list(label_names))})
     clean = Dataset.from_dict({"text": [texts[i] for i in keep], "label": labels}, features=features)
     if len(clean) == 0:
         raise DataError(f"{split} split: no usable rows")
-    return clean, len(problems)
+    return clean, skipped
 
 
 def _text_problem(text: Any) -> str | None:
@@ -370,9 +247,3 @@ def _label_problem(label: Any, label_names: Sequence[str]) -> str:
             return f"label id {label} outside 0..{len(label_names) - 1}"
         return f"label {label!r} is not an integer id or a label name"
     return f"unknown label {label!r} (labels: {', '.join(label_names)})"
-
-
-def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    return f"{type(error).__name__}: {error}"
