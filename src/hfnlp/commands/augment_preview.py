@@ -7,15 +7,14 @@ import argparse
 import math
 from pathlib import Path
 
+from hfnlp.commands._options import add_overrides_option
 from hfnlp.errors import HfnlpError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("augment-preview", help="write a grid of augmented training images for a recipe")
     parser.add_argument("recipe", help="an image-classification recipe")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key"
-    )
+    add_overrides_option(parser, "override a recipe key")
     parser.add_argument("--n", type=int, default=16, help="how many augmented images (default: 16)")
     parser.add_argument("--out", default="augment-preview.png", help="PNG file to write (default: augment-preview.png)")
     parser.add_argument("--seed", type=int, help="sampling and augmentation seed (default: the recipe's)")
@@ -23,39 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def augment_preview(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
-    from transformers import set_seed
 
-    from hfnlp.data.augmentation import build_mixup, build_train_transform, mix_batch
-    from hfnlp.data.image_folders import TransformedImages, load_image_classification
-    from hfnlp.recipe import load_recipe
-    from hfnlp.tasks.image_classification import TASK, image_classifier_config, image_processor_for
+    from hfnlp.tasks import get_task, load_recipe
 
     if args.n < 1:
         raise HfnlpError("--n must be at least 1")
     recipe = load_recipe(args.recipe, args.overrides)
-    if recipe.task != TASK:
-        raise HfnlpError(f"{args.recipe}: augment-preview needs a {TASK} recipe, not {recipe.task}")
+    task = get_task(recipe.task)
+    if not hasattr(task, "augmented_examples"):
+        raise HfnlpError(f"{args.recipe}: {recipe.task} has no training augmentation to preview")
     seed = recipe.seed if args.seed is None else args.seed
-    set_seed(seed)
-    data = load_image_classification(recipe.data, seed=recipe.seed, validate=False)
-    train = data.splits["train"]
-    processor = image_processor_for(image_classifier_config(recipe.model, data.label_names))
-    augmentation = recipe.data.augmentation
-    transform = build_train_transform(augmentation, processor.data_config, processor.val_transforms)
-    rows = np.random.default_rng(seed).choice(len(train), size=args.n, replace=args.n > len(train))
-    examples = TransformedImages(train.select(rows), transform)
-    pixel_values = torch.stack([examples[i]["pixel_values"] for i in range(len(examples))])
-    labels = torch.tensor(train.select(rows)["label"])
-    targets = torch.nn.functional.one_hot(labels, len(data.label_names)).float()
-    mixup = build_mixup(augmentation, len(data.label_names), recipe.training.label_smoothing_factor)
-    if mixup is not None:
-        pixel_values, targets = mix_batch(mixup, pixel_values, labels)
-    mean = torch.tensor(processor.data_config["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(processor.data_config["std"]).view(1, -1, 1, 1)
+    pixel_values, targets, label_names, data_config = task.augmented_examples(recipe, args.n, seed)
+    mean = torch.tensor(data_config["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(data_config["std"]).view(1, -1, 1, 1)
     images = (pixel_values * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    titles = [_title(target, data.label_names) for target in targets]
+    titles = [_title(target, label_names) for target in targets]
     save_grid(images, titles, Path(args.out))
     print(f"wrote {args.n} augmented training images to {args.out}")
     return 0

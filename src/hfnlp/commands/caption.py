@@ -31,7 +31,7 @@ def caption(args: argparse.Namespace) -> int:
     from transformers import pipeline
 
     import hfnlp.models  # noqa: F401  (registers the captioner with the Auto classes)
-    from hfnlp.data.captions import open_image
+    from hfnlp.data.images import open_image
     from hfnlp.pipelines.image_captioning import TASK
 
     images = [open_image(path) for path in args.images]  # clear errors for missing or broken files, any mode

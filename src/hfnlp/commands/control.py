@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from hfnlp.errors import HfnlpError
-from hfnlp.training.control_channel import ControlChannel, ControlCommand
+from hfnlp.ops.control.channel import ControlChannel, ControlCommand
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def dashboard(args: argparse.Namespace) -> int:
-    from hfnlp.dashboard.server import DashboardServer
+    from hfnlp.ops.dashboard.server import DashboardServer
 
     if not Path(args.run_dir).is_dir():
         raise HfnlpError(f"no run folder at {args.run_dir}")

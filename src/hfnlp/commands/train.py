@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from hfnlp.recipe import get_task, load_recipe
+from hfnlp.commands._options import add_overrides_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a model from a YAML recipe")
     parser.add_argument("recipe", help="path to a YAML recipe (see recipes/)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe key, e.g. --set training.learning_rate=3e-4 (repeatable)",
-    )
+    add_overrides_option(parser, "override a recipe key, e.g. --set training.learning_rate=3e-4 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
     parser.add_argument(
         "--dashboard", action="store_true", help="serve the live dashboard on 127.0.0.1 (URL with token printed)"
@@ -39,33 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def train(args: argparse.Namespace) -> int:
     # Imported here so that `hfnlp control` and `hfnlp dashboard` start without loading torch and transformers.
-    from hfnlp.training.control_room import ControlRoom
-    from hfnlp.training.engine import RunOptions
+    from hfnlp.ops import session
+    from hfnlp.tasks import load_recipe
 
-    recipe = load_recipe(args.recipe, args.overrides)
-    dashboard_port = args.dashboard_port if args.dashboard else None
-    room = ControlRoom(
-        recipe,
+    options = session.TrainOptions(
         resume=args.resume,
-        dashboard_port=dashboard_port,
+        dashboard_port=args.dashboard_port if args.dashboard else None,
         limit_train=args.limit_train,
         overfit_batch=args.overfit_batch,
     )
-    recipe = room.recipe
-    try:
-        summary = get_task(recipe.task).run(recipe, RunOptions(resume=args.resume, callbacks=room.callbacks))
-    except BaseException as error:
-        room.crashed(error)
-        raise
-    room.finished(summary)
+    recipe = load_recipe(args.recipe, args.overrides)
+    summary = session.train(recipe, options)
     test = summary["test"]
     shown = {k: round(v, 4) for k, v in test.items() if isinstance(v, float) and not k.endswith(("runtime", "second"))}
     print(f"test: {json.dumps(shown)}")
-    print(f"model saved to {recipe.output_dir}/model (wall time {summary['wall_time_s']:.0f} s)")
-    from accelerate import PartialState
-
-    from hfnlp.hub import finish_model_folder
-
-    if PartialState().is_main_process:  # under `accelerate launch`, the card and push happen once
-        finish_model_folder(recipe)  # model card in model/README.md; pushed when the recipe's hub section asks
+    run_dir = options.session_recipe(recipe).output_dir
+    print(f"model saved to {run_dir}/model (wall time {summary['wall_time_s']:.0f} s)")
     return 0

@@ -47,8 +47,8 @@ def make_recipe(tmp_path: Path):
 @pytest.fixture
 def extra_callbacks(monkeypatch: pytest.MonkeyPatch):
     """``extra_callbacks(*callbacks)``: add callbacks to the ``hfnlp train`` runs of this test."""
-    from hfnlp.training.control_room import ControlRoom
-    from tests.control.pacing import extended_init
+    from hfnlp.ops.session import ControlRoom
+    from tests.ops.pacing import extended_init
 
     def add(*callbacks: Any) -> None:
         monkeypatch.setattr(ControlRoom, "__init__", extended_init(list(callbacks)))

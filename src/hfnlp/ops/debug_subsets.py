@@ -5,8 +5,9 @@ is the standard sanity check — train on one fixed batch for :data:`OVERFIT_STE
 checkpoints) and fail with a clear message unless the loss falls to at most ``1 - OVERFIT_MIN_DROP`` of where it
 started. Debug runs write to ``<output_dir>-<mode>`` so that they never occupy the real run's folder.
 
-The subset is chosen by :meth:`DebugSubsetCallback.select_train_dataset`, which ``engine.fit`` calls on the
-training split before building the Trainer (a callback cannot replace Trainer's data set).
+The subset is chosen by :meth:`DebugSubsetCallback.select_train_dataset`, which
+:func:`hfnlp.training.engine.fit` calls on the training split before building the Trainer (a callback cannot
+replace Trainer's data set).
 """
 
 from __future__ import annotations

@@ -9,14 +9,15 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from hfnlp.training.reports import plot_training_curves
+from hfnlp.training.run_folder import CURVES, RunFolder
 
 
 class LivePlotsCallback(TrainerCallback):
-    """Redraw ``curves.png`` (loss, validation metrics, learning rate) after each evaluation — after each epoch
-    when nothing is evaluated — at most every ``min_interval_s`` seconds. Tasks draw the final one at the end."""
+    """Redraw the run's ``curves.png`` (loss, validation metrics, learning rate) after each evaluation — after each
+    epoch when nothing is evaluated — at most every ``min_interval_s`` seconds. Tasks draw the final one at the end."""
 
     def __init__(self, run_dir: str | Path, min_interval_s: float = 10.0) -> None:
-        self.path = Path(run_dir) / "curves.png"
+        self.path = RunFolder(run_dir).file(CURVES)
         self.min_interval_s = min_interval_s
         self._drawn = float("-inf")
 

@@ -1,48 +1,35 @@
-"""Live control of a running training: learning rate, number of epochs, stop after this epoch, checkpoint now.
-
-:class:`LiveControlCallback` is a plain ``TrainerCallback``; requests reach it through
-:class:`~hfnlp.training.control_channel.ControlChannel` (``hfnlp control`` and the dashboard both submit there).
-
-How each change works with transformers' training loop (5.x):
-
-- **Learning rate** — applied before the next optimizer step. The scheduler is rescaled, not fought:
-  ``scheduler.base_lrs`` and the optimizer's current learning rates are multiplied by new/old, so warm-up and
-  decay go on from where they are, at the new scale. ``old`` and ``new`` are the schedule's base (peak) rate.
-- **Number of epochs** — ``Trainer`` fixes the length of its epoch loop when training starts, so the callback
-  gives the loop headroom (``headroom`` × the planned length) in ``on_init_end`` and then keeps
-  ``state.max_steps`` at the *planned* end, where ``DefaultFlowCallback`` stops training with the usual final
-  evaluation and checkpoint. The learning-rate schedule is built for the planned length (not the headroom); a
-  change of plan stretches or compresses the *remaining* schedule so that it still ends at the new last step
-  (no jump in the learning rate). Extending really trains the extra epochs; shortening below the epoch under
-  way finishes that epoch.
-- **Stop after this epoch** — a one-off: the run ends cleanly at the end of the current epoch (evaluation,
-  checkpoint, best model, test, saving as usual). It does not change the plan: ``--resume`` continues.
-- **Checkpoint now** — a checkpoint is written at the end of the current optimizer step.
-
-Every action is recorded in ``RUN_DIR/control_log.jsonl``. On ``--resume`` the recorded learning-rate and epoch
-changes are re-applied (learning-rate changes at their recorded step, so the resumed run follows the same
-schedule), unless the recipe's own value of that setting was changed since — then the recipe wins.
-"""
+"""The training side of live control: :class:`LiveControlCallback` (how each change works: see
+:mod:`hfnlp.ops.control`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments, get_scheduler
-from transformers.trainer import TRAINER_STATE_NAME
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from hfnlp.training.control_channel import ControlChannel, ControlCommand
-from hfnlp.training.engine import last_complete_checkpoint
+from hfnlp.ops.control.channel import ControlChannel, ControlCommand
+from hfnlp.ops.control.schedule import fresh_schedule, stretch_schedule, sync_learning_rates
+from hfnlp.training.run_folder import CHECKPOINT_STATE, last_complete_checkpoint
 
 logger = logging.getLogger(__name__)
-Schedule = Callable[[float], float]
 REPLAYED = ("learning_rate", "num_train_epochs")
+
+
+@dataclass
+class _Moment:
+    """Where the training loop stands when requests are applied: the hook's arguments."""
+
+    args: TrainingArguments
+    state: TrainerState
+    control: TrainerControl
+    kwargs: dict[str, Any]
+    at_epoch_end: bool
 
 
 class LiveControlCallback(TrainerCallback):
@@ -107,13 +94,13 @@ class LiveControlCallback(TrainerCallback):
         )
         self._planned_steps = self._steps_for(self._epochs, self._recipe["max_steps"])
         scheduler = kwargs.get("lr_scheduler")
-        schedule = _fresh_schedule(args, recipe_steps)
+        schedule = fresh_schedule(args, recipe_steps)
         if schedule is not None and isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
             for entry in self._replay:
                 if entry["action"] == "num_train_epochs" and "new_max_steps" in entry:
                     schedule = stretch_schedule(schedule, entry["step"], entry["old_max_steps"], entry["new_max_steps"])
             scheduler.lr_lambdas = [schedule] * len(scheduler.lr_lambdas)
-            _sync_learning_rates(scheduler, kwargs["optimizer"])
+            sync_learning_rates(scheduler, kwargs["optimizer"])
         self._set_plan(args, state, self._planned_steps)
         lr_changes = [entry for entry in self._replay if entry["action"] == "learning_rate"]
         done = [entry for entry in lr_changes if entry["step"] <= state.global_step]
@@ -127,7 +114,7 @@ class LiveControlCallback(TrainerCallback):
         """Apply requests (and re-applied changes that are due) before the optimizer step that starts now."""
         while self._pending_lr and self._pending_lr[0]["step"] <= state.global_step:
             self._set_learning_rate(self._pending_lr.pop(0)["new"], "resume", None, state, kwargs)
-        self._apply(self._poll(), args, state, control, kwargs, at_epoch_end=False)
+        self._apply(self._poll(), _Moment(args, state, control, kwargs, at_epoch_end=False))
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
         """Ask Trainer to save now when a checkpoint was requested."""
@@ -136,7 +123,7 @@ class LiveControlCallback(TrainerCallback):
 
     def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
         """Requests that arrived during the epoch's last step still count for this epoch."""
-        self._apply(self._poll(), args, state, control, kwargs, at_epoch_end=True)
+        self._apply(self._poll(), _Moment(args, state, control, kwargs, at_epoch_end=True))
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
         """Record requested checkpoints once they are written."""
@@ -171,25 +158,17 @@ class LiveControlCallback(TrainerCallback):
             commands = broadcast_object_list([commands])[0]
         return commands
 
-    def _apply(
-        self,
-        commands: list[ControlCommand],
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        kwargs: dict[str, Any],
-        at_epoch_end: bool,
-    ) -> None:
+    def _apply(self, commands: list[ControlCommand], moment: _Moment) -> None:
         for command in commands:
             if command.learning_rate is not None:
-                self._set_learning_rate(command.learning_rate, command.source, command.id, state, kwargs)
+                self._set_learning_rate(command.learning_rate, command.source, command.id, moment.state, moment.kwargs)
             if command.num_train_epochs is not None:
-                self._set_epochs(command, args, state, control, kwargs, at_epoch_end)
+                self._set_epochs(command, moment)
             if command.stop_after_epoch:
-                self._stop_after_epoch(command, args, state, control, at_epoch_end)
+                self._stop_after_epoch(command, moment)
             if command.checkpoint_now:
-                if at_epoch_end:
-                    control.should_save = True
+                if moment.at_epoch_end:
+                    moment.control.should_save = True
                 self._checkpoint_requests.append(command)
 
     def _set_learning_rate(
@@ -211,34 +190,27 @@ class LiveControlCallback(TrainerCallback):
         recipe = {"learning_rate": self._recipe["learning_rate"]}
         self._record(state, source, request, action="learning_rate", old=old, new=new, recipe=recipe)
 
-    def _set_epochs(
-        self,
-        command: ControlCommand,
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        kwargs: dict[str, Any],
-        at_epoch_end: bool,
-    ) -> None:
+    def _set_epochs(self, command: ControlCommand, moment: _Moment) -> None:
+        state = moment.state
         if self._steps_per_epoch is None:
             self._reject(state, command, "num_train_epochs", "the training set has no length, so no epochs")
             return
         requested = command.num_train_epochs
-        new_steps = max(math.ceil(requested * self._steps_per_epoch), self._earliest_stop(state, at_epoch_end))
+        new_steps = max(math.ceil(requested * self._steps_per_epoch), self._earliest_stop(state, moment.at_epoch_end))
         if new_steps > self._capacity:
             limit = self._capacity / self._steps_per_epoch
             self._reject(state, command, "num_train_epochs", f"at most {limit:g} epochs in this session; use --resume")
             return
         old_steps, step = self._planned_steps, state.global_step
-        scheduler = kwargs.get("lr_scheduler")
+        scheduler = moment.kwargs.get("lr_scheduler")
         stretched = new_steps > step and isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR)
         if stretched:
             scheduler.lr_lambdas = [stretch_schedule(fn, step, old_steps, new_steps) for fn in scheduler.lr_lambdas]
         self._epochs = new_steps / self._steps_per_epoch
         self._planned_steps = new_steps
-        self._set_plan(args, state, new_steps)
+        self._set_plan(moment.args, state, new_steps)
         if new_steps <= step:
-            control.should_training_stop = True
+            moment.control.should_training_stop = True
         extra = {} if math.isclose(self._epochs, requested) else {"requested": requested}
         self._record(
             state,
@@ -252,22 +224,16 @@ class LiveControlCallback(TrainerCallback):
             **extra,
         )
 
-    def _stop_after_epoch(
-        self,
-        command: ControlCommand,
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        at_epoch_end: bool,
-    ) -> None:
+    def _stop_after_epoch(self, command: ControlCommand, moment: _Moment) -> None:
+        state = moment.state
         if self._steps_per_epoch is None:
             self._reject(state, command, "stop_after_epoch", "the training set has no length, so no epochs")
             return
-        stop = min(self._earliest_stop(state, at_epoch_end), self._planned_steps)
+        stop = min(self._earliest_stop(state, moment.at_epoch_end), self._planned_steps)
         self._stop_step = stop
         state.max_steps = stop
         if stop <= state.global_step:
-            control.should_training_stop = True
+            moment.control.should_training_stop = True
         self._record(
             state,
             command.source,
@@ -363,7 +329,7 @@ class LiveControlCallback(TrainerCallback):
         checkpoint = last_complete_checkpoint(self.channel.run_dir) if self.resume else None
         if checkpoint is None:
             return False
-        saved = json.loads((Path(checkpoint) / TRAINER_STATE_NAME).read_text())
+        saved = json.loads((Path(checkpoint) / CHECKPOINT_STATE).read_text())
         if self._epochs is None:
             return saved.get("global_step", 0) >= self._recipe["max_steps"]
         return saved.get("epoch", 0) >= self._epochs - 1e-9
@@ -372,39 +338,8 @@ class LiveControlCallback(TrainerCallback):
         """A new run in a folder holding an earlier attempt's log: keep that log aside, drop its stale requests."""
         if not self._main:
             return
-        if self.channel.log_path.exists():
-            aside = self.channel.log_path.with_name(f"control_log.{int(self.channel.log_path.stat().st_mtime)}.jsonl")
-            self.channel.log_path.rename(aside)
+        log = self.channel.log_path
+        if log.exists():
+            log.rename(log.with_name(f"{log.stem}.{int(log.stat().st_mtime)}{log.suffix}"))
         for stale in self.channel.inbox.glob("*.json") if self.channel.inbox.is_dir() else ():
             stale.unlink(missing_ok=True)
-
-
-def stretch_schedule(schedule: Schedule, start: int, old_total: int, new_total: int) -> Schedule:
-    """``schedule`` unchanged up to ``start``; after it, the rest of the schedule stretched (or compressed) so that
-    what happened at step ``old_total`` now happens at ``new_total``. Continuous at ``start``."""
-    ratio = (old_total - start) / (new_total - start)
-
-    def stretched(step: float) -> float:
-        return schedule(step if step <= start else start + (step - start) * ratio)
-
-    return stretched
-
-
-def _fresh_schedule(args: TrainingArguments, total_steps: int) -> Schedule | None:
-    """The learning-rate multiplier Trainer would have built for ``total_steps`` (``None`` if not a LambdaLR)."""
-    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    scheduler = get_scheduler(
-        args.lr_scheduler_type,
-        optimizer=probe,
-        num_warmup_steps=args.get_warmup_steps(total_steps),
-        num_training_steps=total_steps,
-        scheduler_specific_kwargs=args.lr_scheduler_kwargs,
-    )
-    return scheduler.lr_lambdas[0] if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) else None
-
-
-def _sync_learning_rates(scheduler: torch.optim.lr_scheduler.LambdaLR, optimizer: Any) -> None:
-    """Set the optimizer's learning rates to what the (edited) schedule gives at the scheduler's current step."""
-    for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
-        group["lr"] = base * fn(scheduler.last_epoch)
-    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]

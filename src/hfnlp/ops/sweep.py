@@ -2,9 +2,9 @@
 comparison table (markdown + CSV) and overlaid curves.
 
 Each run is exactly ``hfnlp train RECIPE --set key=value ... --set output_dir=SWEEP/NAME``: in this process one
-after the other by default (the libraries are loaded once), or as ``jobs`` parallel ``hfnlp train`` processes
-(each logging to ``NAME/train.log``). A run that already finished (``metrics.json``) is kept, an interrupted one
-is resumed, so re-running a sweep completes it.
+after the other by default (:func:`hfnlp.ops.session.train`; the libraries are loaded once), or as ``jobs``
+parallel ``hfnlp train`` processes (each logging to ``NAME/train.log``). A run that already finished
+(``metrics.json``) is kept, an interrupted one is resumed, so re-running a sweep completes it.
 """
 
 from __future__ import annotations
@@ -23,15 +23,20 @@ from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # runs are headless; never try to open a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hfnlp.errors import HfnlpError  # noqa: E402
-from hfnlp.recipe import load_recipe  # noqa: E402
-from hfnlp.training.control_channel import LIVE_STATUS  # noqa: E402
+from hfnlp.ops.session import TrainOptions, train  # noqa: E402
+from hfnlp.tasks import load_recipe  # noqa: E402
+from hfnlp.training.run_folder import LIVE_STATUS, TRAIN_LOG, RunFolder  # noqa: E402
 
 logger = logging.getLogger(__name__)
 SKIPPED_METRICS = ("runtime", "per_second")
+# The sweep folder's own files, next to the runs' folders.
+COMPARISON_CSV = "comparison.csv"
+COMPARISON_MD = "comparison.md"
+LOSS_CURVES = "loss_curves.png"
 
 
 @dataclass
@@ -44,6 +49,11 @@ class SweepRun:
     status: str = "pending"  # pending | done | failed
     metrics: dict[str, Any] = field(default_factory=dict)
     live: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> RunFolder:
+        """The run's folder."""
+        return RunFolder(self.run_dir)
 
 
 def parse_grid(specs: list[str]) -> dict[str, list[str]]:
@@ -109,21 +119,21 @@ def run_sweep(recipe_path: str | Path, runs: list[SweepRun], overrides: list[str
     """Train every run not finished yet: in this process one by one, or ``jobs`` processes at a time."""
     todo = []
     for run in runs:
-        if (run.run_dir / "metrics.json").is_file():
+        if run.folder.metrics_path.is_file():
             logger.info("sweep: %s already finished, kept", run.name)
         else:
             todo.append(run)
     if jobs <= 1:
-        from hfnlp.cli import main
-
         for index, run in enumerate(todo, 1):
             logger.info("sweep: run %d/%d: %s", index, len(todo), run.name)
             try:
-                code = main(train_argv(recipe_path, run, overrides))
+                recipe = load_recipe(recipe_path, train_overrides(run, overrides))
+                train(recipe, TrainOptions(resume=run.run_dir.exists()))
             except Exception:  # a failed run is reported in the table; the sweep goes on
                 logger.exception("sweep: %s failed", run.name)
-                code = 1
-            run.status = "done" if code == 0 else "failed"
+                run.status = "failed"
+            else:
+                run.status = "done"
         return
     running: list[tuple[SweepRun, subprocess.Popen]] = []
     queue = list(todo)
@@ -132,7 +142,7 @@ def run_sweep(recipe_path: str | Path, runs: list[SweepRun], overrides: list[str
             run = queue.pop(0)
             argv = train_argv(recipe_path, run, overrides)
             run.run_dir.mkdir(parents=True, exist_ok=True)
-            with (run.run_dir / "train.log").open("ab") as log:
+            with run.folder.file(TRAIN_LOG).open("ab") as log:
                 process = subprocess.Popen([sys.executable, "-m", "hfnlp", *argv], stdout=log, stderr=subprocess.STDOUT)
             running.append((run, process))
             logger.info("sweep: started %s (pid %d)", run.name, process.pid)
@@ -147,7 +157,7 @@ def run_sweep(recipe_path: str | Path, runs: list[SweepRun], overrides: list[str
 def collect(runs: list[SweepRun]) -> None:
     """Read each run's ``metrics.json`` and live status (its log history and best step)."""
     for run in runs:
-        metrics_path, live_path = run.run_dir / "metrics.json", run.run_dir / LIVE_STATUS
+        metrics_path, live_path = run.folder.metrics_path, run.folder.file(LIVE_STATUS)
         if metrics_path.is_file():
             run.metrics = json.loads(metrics_path.read_text())
         if run.status == "pending":  # finished by an earlier invocation, or never run
@@ -183,16 +193,16 @@ def comparison_rows(runs: list[SweepRun]) -> list[dict[str, Any]]:
 
 
 def write_comparison(rows: list[dict[str, Any]], sweep_dir: Path) -> str:
-    """Write ``comparison.csv`` and ``comparison.md``; return the markdown table."""
+    """Write :data:`COMPARISON_CSV` and :data:`COMPARISON_MD` in ``sweep_dir``; return the markdown table."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    with (sweep_dir / "comparison.csv").open("w", newline="", encoding="utf-8") as handle:
+    with (sweep_dir / COMPARISON_CSV).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(row.get(column)) for column in columns) + " |" for row in rows]
     table = "\n".join(lines) + "\n"
-    (sweep_dir / "comparison.md").write_text(table, encoding="utf-8")
+    (sweep_dir / COMPARISON_MD).write_text(table, encoding="utf-8")
     return table
 
 

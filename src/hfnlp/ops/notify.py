@@ -160,14 +160,18 @@ class Slack(Notifier):
         return self.url, {"text": note.text}
 
 
-class Feishu(Notifier):
-    """A Feishu (Lark) custom bot; signed when a secret is configured."""
-
-    kind = "feishu"
+class SignedBot(Notifier):
+    """A chat bot webhook whose URL is a secret and whose messages are signed when a signing secret is set."""
 
     def __init__(self, url: str, secret: str | None) -> None:
         super().__init__(url, (url, secret or ""))
         self.secret = secret
+
+
+class Feishu(SignedBot):
+    """A Feishu (Lark) custom bot; signed when a secret is configured."""
+
+    kind = "feishu"
 
     def request(self, note: Notification) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {"msg_type": "text", "content": {"text": note.text}}
@@ -185,14 +189,10 @@ class Feishu(Notifier):
             raise RuntimeError(f"Feishu answered code {code}: {reply.get('msg')}")
 
 
-class DingTalk(Notifier):
+class DingTalk(SignedBot):
     """A DingTalk custom robot; signed (``&timestamp=…&sign=…``) when a secret is configured."""
 
     kind = "dingtalk"
-
-    def __init__(self, url: str, secret: str | None) -> None:
-        super().__init__(url, (url, secret or ""))
-        self.secret = secret
 
     def request(self, note: Notification) -> tuple[str, dict[str, Any]]:
         url = self.url
@@ -301,7 +301,8 @@ class Dispatcher:
 
 class NotifyCallback(TrainerCallback):
     """Sends the run's notifications: epoch end (if configured) and early stop from the training loop; run end
-    and crash through :meth:`run_end` and :meth:`crash`, which ``hfnlp train`` calls around the task."""
+    and crash through :meth:`run_end` and :meth:`crash`, which :func:`hfnlp.ops.session.train` calls around the
+    task."""
 
     def __init__(self, config: NotifyConfig, run_dir: str | Path, environ: Mapping[str, str] = os.environ) -> None:
         self.config = config

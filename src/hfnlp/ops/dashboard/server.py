@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from hfnlp.errors import HfnlpError
-from hfnlp.training.control_channel import MAX_REQUEST_BYTES, ControlChannel, ControlCommand
+from hfnlp.ops.control.channel import MAX_REQUEST_BYTES, ControlChannel, ControlCommand
 
 logger = logging.getLogger(__name__)
 LOG_ENTRIES_SHOWN = 100
@@ -170,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def render_page(nonce: str) -> str:
     """The dashboard page: ``index.html`` with ``dashboard.css`` and ``dashboard.js`` inlined under ``nonce``."""
-    static = resources.files("hfnlp.dashboard") / "static"
+    static = resources.files("hfnlp.ops.dashboard") / "static"
     page = (static / "index.html").read_text(encoding="utf-8")
     return (
         page.replace("__NONCE__", nonce)

@@ -16,10 +16,10 @@ import pytest
 from transformers import TrainerState
 
 from hfnlp.cli import main
-from hfnlp.dashboard.server import DashboardServer
-from hfnlp.training.control_channel import ControlChannel
-from hfnlp.training.live_plots import LivePlotsCallback
-from tests.control.pacing import Pace, wait_until
+from hfnlp.ops.control.channel import ControlChannel
+from hfnlp.ops.dashboard.server import DashboardServer
+from hfnlp.ops.live_plots import LivePlotsCallback
+from tests.ops.pacing import Pace, wait_until
 
 CHROMIUM_ARGS = [
     "--headless",

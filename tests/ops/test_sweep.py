@@ -8,7 +8,7 @@ import pytest
 
 from hfnlp.cli import main
 from hfnlp.errors import HfnlpError
-from hfnlp.sweep import parse_grid
+from hfnlp.ops.sweep import parse_grid
 
 
 def test_sweep_runs_every_combination_and_compares_them(make_recipe, tmp_path, capsys):

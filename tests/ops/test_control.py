@@ -13,9 +13,9 @@ import pytest
 from transformers import TrainerCallback
 
 from hfnlp.cli import main
-from hfnlp.training.control import stretch_schedule
-from hfnlp.training.control_channel import ControlChannel, ControlCommand
-from tests.control.pacing import wait_until
+from hfnlp.ops.control.channel import ControlChannel, ControlCommand
+from hfnlp.ops.control.schedule import stretch_schedule
+from tests.ops.pacing import wait_until
 
 HERE = Path(__file__).parent
 
@@ -25,6 +25,7 @@ def learning_rates(run: Path) -> dict[int, float]:
     return {entry["step"]: entry["learning_rate"] for entry in history if "learning_rate" in entry}
 
 
+@pytest.mark.slow
 def test_lr_and_epochs_changed_live_take_effect_at_the_recorded_step_and_survive_resume(make_recipe, tmp_path):
     # 160 training rows, batches of 16: 10 steps per epoch; planned 8 epochs = 80 steps, linear decay from 0.01.
     recipe = make_recipe(rows=200, num_train_epochs=8, eval_strategy="epoch")

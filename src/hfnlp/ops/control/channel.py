@@ -2,11 +2,12 @@
 
 Front ends (``hfnlp control``, the dashboard) validate a :class:`ControlCommand` and :meth:`ControlChannel.submit`
 it: an atomically written JSON file in ``RUN_DIR/control/inbox/``. The training process's
-:class:`~hfnlp.training.control.LiveControlCallback` picks requests up between optimizer steps, applies them and
-appends one line per action to ``RUN_DIR/control_log.jsonl`` (time, step, old → new, source, request id). The
+:class:`~hfnlp.ops.control.callback.LiveControlCallback` picks requests up between optimizer steps, applies them
+and appends one line per action to ``RUN_DIR/control_log.jsonl`` (time, step, old → new, source, request id). The
 run's live status (``RUN_DIR/live_status.json``) tells front ends whether a training loop is there to listen.
 
-This module uses the standard library only, so that ``hfnlp control`` and ``hfnlp dashboard`` start instantly.
+This module uses the standard library (and hfnlp's run-file names) only, so that ``hfnlp control`` and
+``hfnlp dashboard`` start instantly.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from hfnlp.errors import HfnlpError
+from hfnlp.training.run_folder import CONTROL_INBOX, CONTROL_LOG, LIVE_STATUS, RunFolder
 
-CONTROL_LOG = "control_log.jsonl"
-LIVE_STATUS = "live_status.json"
-INBOX = Path("control") / "inbox"
 MAX_REQUEST_BYTES = 4096
 ACTIONS = ("learning_rate", "num_train_epochs", "stop_after_epoch", "checkpoint_now")
 
@@ -76,8 +75,10 @@ class ControlChannel:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
-        self.inbox = self.run_dir / INBOX
-        self.log_path = self.run_dir / CONTROL_LOG
+        folder = RunFolder(self.run_dir)
+        self.inbox = folder.file(CONTROL_INBOX)
+        self.log_path = folder.file(CONTROL_LOG)
+        self.status_path = folder.file(LIVE_STATUS)
 
     def submit(self, command: ControlCommand) -> str:
         """Queue ``command`` for the training loop (atomic: the loop never sees half a file); return its id."""
@@ -121,7 +122,7 @@ class ControlChannel:
     def status(self) -> dict[str, Any]:
         """The run's live status (``{}`` before the training loop wrote one), with ``alive`` added."""
         try:
-            status = json.loads((self.run_dir / LIVE_STATUS).read_text())
+            status = json.loads(self.status_path.read_text())
         except (OSError, ValueError):
             return {"alive": False}
         status["alive"] = status.get("state") == "running" and _process_exists(status.get("pid"))

@@ -9,7 +9,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from hfnlp.training.control_room import ControlRoom
+from hfnlp.ops.session import ControlRoom
 
 
 class Pace(TrainerCallback):

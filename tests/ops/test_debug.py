@@ -8,8 +8,8 @@ from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
 from hfnlp.errors import HfnlpError
-from hfnlp.recipe import recipe_from_dict
-from hfnlp.training.debug import OVERFIT_STEPS, DebugSubsetCallback, TrainLimit, debug_recipe
+from hfnlp.ops.debug_subsets import OVERFIT_STEPS, DebugSubsetCallback, TrainLimit, debug_recipe
+from hfnlp.tasks import recipe_from_dict
 
 STEPS = 30  # fewer than a real --overfit-batch run: plenty for this tiny model
 

@@ -17,14 +17,14 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from hfnlp.training.control_channel import LIVE_STATUS
+from hfnlp.training.run_folder import LIVE_STATUS, RunFolder
 
 
 class LiveStatusCallback(TrainerCallback):
     """Write ``RUN_DIR/live_status.json`` during training (main process only)."""
 
     def __init__(self, run_dir: str | Path, min_interval_s: float = 1.0) -> None:
-        self.path = Path(run_dir) / LIVE_STATUS
+        self.path = RunFolder(run_dir).file(LIVE_STATUS)
         self.min_interval_s = min_interval_s
         self._written = 0.0
         self._started = 0.0
