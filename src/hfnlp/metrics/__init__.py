@@ -4,7 +4,8 @@ Each metric is an :class:`evaluate.Metric` subclass in its own module folder nex
 (``classification/classification.py``, ``bleu/bleu.py``, ``cider/cider.py``, ``rouge_l/rouge_l.py``).
 :func:`load_metric` hands that local folder to ``evaluate.load``, which copies the script into its
 dynamic-modules cache and imports it from there: no Hub look-up, so it works with ``HF_HUB_OFFLINE=1``
-and without any network. The caption metrics are thin wrappers over the pure-Python scorers in
+and without any network. The caption metrics are thin subclasses of
+:class:`hfnlp.metrics.caption_metric.CaptionMetric` over the pure-Python scorers in
 :mod:`hfnlp.metrics.coco`, which reproduce ``pycocoevalcap`` without Java. METEOR is not shipped: COCO's
 METEOR 1.5 is a Java program with its own paraphrase tables, and NLTK's re-implementation gives other
 values and needs a WordNet download.
