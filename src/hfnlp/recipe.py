@@ -1,9 +1,10 @@
 """Recipes: YAML files that fully describe a run.
 
 A recipe has generic sections (``training``, ``hub``, ``output_dir``, ``seed``) defined here, and
-task-specific sections (``data``, ``tokenizer``) whose dataclasses each task registers with
-:func:`register_task`. The ``model`` section is a mapping with a ``type`` key naming a model family of
-:mod:`hfnlp.models`; its other keys are validated against that family's ``PretrainedConfig``.
+task-specific sections (``data``, ``tokenizer``) whose dataclasses the task declares. The ``model`` section is a
+mapping with a ``type`` key naming a model family of :mod:`hfnlp.models`; its other keys are validated against that
+family's ``PretrainedConfig``. Loading a recipe file goes through :func:`hfnlp.tasks.load_recipe`, which knows the
+tasks; this module is below them and knows none.
 
 Every key is checked: an unknown or mistyped key raises :class:`~hfnlp.errors.RecipeError` naming it and
 suggesting the closest valid key; a value of the wrong type names the key, the expected type and the value.
@@ -16,7 +17,7 @@ import dataclasses
 import difflib
 import inspect
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -114,39 +115,8 @@ class Recipe:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """What a task contributes to recipes: its section dataclasses and the function that runs it."""
-
-    name: str
-    data_config: type
-    tokenizer_config: type | None
-    run: Callable[..., dict[str, float]]
-
-
-_TASKS: dict[str, TaskSpec] = {}
-
-
-def register_task(spec: TaskSpec) -> None:
-    """Make a task available to recipes under ``task: <spec.name>``."""
-    _TASKS[spec.name] = spec
-
-
-def get_task(name: str) -> TaskSpec:
-    """The registered task called ``name``; a clear error with a suggestion otherwise."""
-    _import_tasks()
-    if name not in _TASKS:
-        raise RecipeError(f"unknown task {name!r}{_suggest(name, _TASKS)}; valid tasks: {', '.join(sorted(_TASKS))}")
-    return _TASKS[name]
-
-
-def _import_tasks() -> None:
-    # Task modules register themselves on import; importing here keeps recipe.py free of task code.
-    import hfnlp.tasks  # noqa: F401
-
-
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Read a YAML recipe, apply ``key.sub=value`` overrides and validate every key and value."""
+def read_recipe_file(path: str | Path) -> dict[str, Any]:
+    """The YAML mapping of a recipe file (safe loading), or a :class:`RecipeError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file not found: {path}")
@@ -156,7 +126,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise RecipeError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(raw).__name__}")
-    return recipe_from_dict(apply_overrides(raw, overrides), source=str(path))
+    return raw
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -177,48 +147,31 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str] | tuple[str, ..
     return result
 
 
-def recipe_from_dict(raw: Mapping[str, Any], source: str = "recipe") -> Recipe:
-    """Validate a recipe given as plain data and build the :class:`Recipe`."""
-    task = get_task(_require(raw, "task", source))
+def build_recipe(raw: Mapping[str, Any], data_config: type, tokenizer_config: type | None, source: str) -> Recipe:
+    """Validate a recipe given as plain data against its task's section dataclasses and build the :class:`Recipe`.
+
+    The ``model`` section is checked only for its shape here; its keys belong to the model family, which the task
+    checks (:func:`hfnlp.tasks.recipe_from_dict`).
+    """
     values = dict(raw)
-    for key, section_cls in (("data", task.data_config), ("tokenizer", task.tokenizer_config)):
+    for key, section_cls in (("data", data_config), ("tokenizer", tokenizer_config)):
         if section_cls is None:
             if values.get(key) is not None:
-                raise RecipeError(f"{source}: task {task.name!r} takes no {key!r} section")
+                raise RecipeError(f"{source}: task {values.get('task')!r} takes no {key!r} section")
         elif key in values or key == "tokenizer":
             values[key] = parse_section(section_cls, values.get(key), key)
-    if "model" in values:
-        values["model"] = validate_model_section(values["model"])
+    if "model" in values and not isinstance(values["model"], Mapping):
+        raise RecipeError(f"model: expected a mapping with a 'type' key, got {values['model']!r}")
     return parse_section(Recipe, values, "")
 
 
-def validate_model_section(section: Any) -> dict[str, Any]:
-    """Check a ``model`` section against the named family's config; return it unchanged if valid."""
-    from hfnlp.models import MODEL_TYPES
-
-    if not isinstance(section, Mapping):
-        raise RecipeError(f"model: expected a mapping with a 'type' key, got {section!r}")
-    model_type = section.get("type")
-    if model_type not in MODEL_TYPES:
-        raise RecipeError(
-            f"model.type: unknown model type {model_type!r}{_suggest(str(model_type), MODEL_TYPES)}; "
-            f"valid types: {', '.join(sorted(MODEL_TYPES))}"
-        )
-    valid = _config_parameters(MODEL_TYPES[model_type])
-    for key in section:
-        if key != "type" and key not in valid:
-            raise RecipeError(
-                f"unknown key 'model.{key}' for model type {model_type!r}{_suggest(key, valid, 'model.')}"
-            )
-    return dict(section)
-
-
-def _config_parameters(config_cls: type) -> set[str]:
+def config_parameters(config_cls: type) -> set[str]:
+    """The keys a recipe's ``model`` section may set for a family: what the family's config itself declares."""
     # transformers 5 configs are dataclasses whose generated __init__ also takes every base field (dtype,
-    # architectures, ...): a recipe may set only what the hfnlp family itself declares.
+    # architectures, ...): a recipe may set only what the family's own classes declare, not transformers' bases.
     names = set()
     for cls in config_cls.__mro__:
-        if not cls.__module__.startswith("hfnlp"):
+        if cls.__module__.split(".")[0] in ("transformers", "builtins"):
             continue
         own = set(cls.__dict__.get("__annotations__", {}))
         if not own and "__init__" in cls.__dict__:
@@ -243,7 +196,7 @@ def parse_section(cls: type, value: Any, where: str) -> Any:
     kwargs = {}
     for key, item in value.items():
         if key not in fields:
-            raise RecipeError(f"unknown key '{prefix}{key}'{_suggest(str(key), fields, prefix)}")
+            raise RecipeError(f"unknown key '{prefix}{key}'{suggest(str(key), fields, prefix)}")
         kwargs[key] = _coerce(item, hints[key], f"{prefix}{key}")
     missing = [
         name
@@ -273,7 +226,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         choices = get_args(annotation)
         if value not in choices:
             raise RecipeError(
-                f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}{_suggest(str(value), choices)}"
+                f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}{suggest(str(value), choices)}"
             )
         return value
     if origin in (list, tuple):
@@ -317,12 +270,7 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
-def _suggest(key: str, valid: Any, prefix: str = "") -> str:
+def suggest(key: str, valid: Any, prefix: str = "") -> str:
+    """`` (did you mean '...'?)`` with the closest of ``valid`` to ``key``, or an empty string."""
     match = difflib.get_close_matches(key, [str(v) for v in valid], n=1, cutoff=0.6)
     return f" (did you mean '{prefix}{match[0]}'?)" if match else ""
-
-
-def _require(raw: Mapping[str, Any], key: str, source: str) -> Any:
-    if key not in raw:
-        raise RecipeError(f"{source}: missing required key {key!r}")
-    return raw[key]

@@ -70,7 +70,7 @@ def _caption_run(runs_root: Path) -> Path:
         "captioner",
         {
             "task": "image-captioning",
-            "data": {"builtin": "synthetic_scenes", "builtin_size": 60, "image_size": 32, "num_beams": 2},
+            "data": {"builtin": "synthetic_scenes", "builtin_size": 60, "image_size": 32},
             "tokenizer": {"max_length": 12},
             "model": {
                 "type": "captioner",

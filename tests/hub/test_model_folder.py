@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
 from hfnlp.cli import main
-from tests.sharing.conftest import FAMILIES
+from tests.hub.conftest import FAMILIES
 
 # Anything that betrays an unfilled template: Jinja syntax, Python's None / nan, the Hub's default filler.
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|\bNone\b|\bnan\b|More Information Needed|\bTODO\b|<[A-Z_]+>")

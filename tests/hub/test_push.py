@@ -19,7 +19,7 @@ import yaml
 from huggingface_hub import constants
 
 from hfnlp.cli import main
-from tests.sharing.conftest import QUIET, TEXT_MODELS
+from tests.hub.conftest import QUIET, TEXT_MODELS
 
 REPO_ID = "someone/tiny-textcnn"
 
@@ -125,6 +125,7 @@ class FakeHub(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+@pytest.mark.slow
 def test_push_uploads_every_file_of_the_folder_to_the_hub_api(run_of):
     run = run_of("text_cnn")
     folder = run / "model"

@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModelForImageClassification, AutoModelForSequenceClassification
 from transformers import pipeline as transformers_pipeline
 
-from tests.sharing.conftest import FAMILIES
-from tests.sharing.without_hfnlp import TEXTS
+from tests.hub.conftest import FAMILIES
+from tests.hub.without_hfnlp import TEXTS
 
 SCRIPT = Path(__file__).with_name("without_hfnlp.py")
 
@@ -48,6 +49,7 @@ def hfnlp_outputs(family: str, folder: Path) -> dict:
         return {"auto": model(**batch).logits.tolist(), "pipeline": pipeline_outputs, "model": model}
 
 
+@pytest.mark.slow
 def test_every_family_loads_and_runs_identically_without_hfnlp(run_of, tmp_path):
     folders = {family: run_of(family) / "model" for family in FAMILIES}
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "OMP_NUM_THREADS": "1"}

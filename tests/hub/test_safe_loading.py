@@ -50,7 +50,7 @@ def tampered_model_folder(folder: Path, marker: Path) -> Path:
 
 WITHOUT_HFNLP = """
 import sys
-from tests.sharing.without_hfnlp import BlockHfnlp
+from tests.hub.without_hfnlp import BlockHfnlp
 sys.meta_path.insert(0, BlockHfnlp())
 from transformers import AutoModelForSequenceClassification
 try:
@@ -61,6 +61,7 @@ AutoModelForSequenceClassification.from_pretrained(sys.argv[1], trust_remote_cod
 """
 
 
+@pytest.mark.slow
 def test_a_modeling_file_in_a_model_folder_runs_only_with_trust_remote_code(tmp_path):
     marker = tmp_path / "marker.txt"
     folder = tampered_model_folder(tmp_path / "model", marker)

@@ -18,11 +18,11 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from hfnlp.cli import main
 from hfnlp.data.synthetic_scenes import write_imagefolder
 from hfnlp.models.captioner import ImageCaptioner
-from hfnlp.tasks.image_captioning import CaptioningTrainer, caption_tokenizer_for_run
-from hfnlp.tokenization.captions import CaptionTokenizerConfig
-from hfnlp.training.engine import RunFolder
-
-from .conftest import tiny_config
+from hfnlp.tasks import get_task
+from hfnlp.tasks.image_captioning import CaptioningTrainer
+from hfnlp.training.run import TaskData
+from hfnlp.training.run_folder import RunFolder
+from tests.models.conftest import tiny_config
 
 SCORES = {"bleu_1", "bleu_2", "bleu_3", "bleu_4", "cider", "rouge_l"}
 
@@ -95,6 +95,7 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_saved_model_gives_identical_beam_captions_in_a_fresh_process_without_hfnlp(synthetic_run, scene_files):
     model_dir = synthetic_run[0] / "model"
     expected = in_process_captions(model_dir, scene_files)
@@ -137,8 +138,8 @@ def test_pipeline_attention_output_matches_generate(synthetic_run, scene_files):
 
 def test_feature_cache_is_reused_and_matches_the_encoder(synthetic_run):
     from hfnlp.data.captions import load_caption_data
-    from hfnlp.recipe import recipe_from_dict
-    from hfnlp.tasks.image_captioning import CaptionImages, image_processor_for_run
+    from hfnlp.tasks import recipe_from_dict
+    from hfnlp.tasks.image_captioning import CaptionImages
 
     from .conftest import synthetic_recipe
 
@@ -147,7 +148,7 @@ def test_feature_cache_is_reused_and_matches_the_encoder(synthetic_run):
     model = ImageCaptioner.from_pretrained(folder / "model").eval()
     images = CaptionImages(
         load_caption_data(recipe.data, seed=recipe.seed).splits,
-        image_processor_for_run(RunFolder(folder), model, recipe.data.image_size),
+        get_task(recipe.task).load_processor(recipe, RunFolder(folder)).image_processor,
     )
     encode = model.encode_images
     model.encode_images = lambda pixels: pytest.fail("the cached feature maps were recomputed")
@@ -158,13 +159,18 @@ def test_feature_cache_is_reused_and_matches_the_encoder(synthetic_run):
 
 
 def test_tokenizer_is_reused_not_rebuilt_on_resume(synthetic_run):
-    from datasets import Dataset
+    from datasets import Dataset, DatasetDict
+
+    from hfnlp.tasks import recipe_from_dict
+
+    from .conftest import synthetic_recipe
 
     run = RunFolder(synthetic_run[0])
+    recipe = recipe_from_dict(synthetic_recipe(str(run.path)))
     saved = AutoTokenizer.from_pretrained(run.tokenizer_dir).get_vocab()
-    other_captions = Dataset.from_dict({"captions": [["zebras graze on a savanna"]]})
-    tokenizer = caption_tokenizer_for_run(run, CaptionTokenizerConfig(min_frequency=1, max_length=16), other_captions)
-    assert tokenizer.get_vocab() == saved
+    other = TaskData(DatasetDict({"train": Dataset.from_dict({"captions": [["zebras graze on a savanna"]]})}))
+    processors = get_task(recipe.task).prepare_processor(recipe, run, other)
+    assert processors.tokenizer.get_vocab() == saved
 
 
 def test_encoder_gets_its_own_learning_rate(tmp_path):
@@ -187,15 +193,16 @@ def test_fine_tuning_the_encoder_from_pixels_with_a_local_weights_file(tmp_path)
     import timm
     from safetensors.torch import save_file
 
-    from hfnlp.recipe import get_task, recipe_from_dict
-    from hfnlp.training.engine import RunOptions
+    from hfnlp.tasks import get_task, recipe_from_dict
+    from hfnlp.training.run import RunOptions
 
     from .conftest import synthetic_recipe
 
     weights = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
     save_file(weights, str(tmp_path / "lite0.safetensors"))
-    raw = synthetic_recipe(str(tmp_path / "run"), builtin_size=40, image_size=32, cache_features=False, num_beams=2)
+    raw = synthetic_recipe(str(tmp_path / "run"), builtin_size=40, image_size=32, cache_features=False)
     raw["model"].update(
+        beam_size=2,
         encoder_out_index=1,
         encoder_pretrained=False,
         encoder_weights=str(tmp_path / "lite0.safetensors"),

@@ -22,16 +22,15 @@ from hfnlp.cli import main
 from hfnlp.data.augmentation import AugmentationConfig, build_mixup, mix_batch
 from hfnlp.data.image_folders import ImageDataConfig, load_image_classification, open_image
 from hfnlp.errors import RecipeError
-from hfnlp.recipe import load_recipe
+from hfnlp.models import FAMILIES
+from hfnlp.models.image_classifier import head_parameters, image_classifier_config
+from hfnlp.tasks import load_recipe, recipe_from_dict
 from hfnlp.tasks.image_classification import (
     FreezeBackboneCallback,
     ImageClassificationTrainer,
-    build_image_model,
     fine_tuning_param_groups,
-    head_parameters,
-    image_classifier_config,
 )
-from tests.vision.conftest import write_image_recipe
+from tests.conftest import write_image_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 LABELS = ["circle", "square", "triangle"]
@@ -120,6 +119,7 @@ print(json.dumps(outputs))
 """
 
 
+@pytest.mark.slow
 def test_saved_model_loads_where_hfnlp_cannot_be_imported(trained_run, shapes_dir):
     paths = [str(shapes_dir / label / "000.jpg") for label in LABELS]
     result = subprocess.run(
@@ -143,7 +143,7 @@ def test_saved_model_loads_where_hfnlp_cannot_be_imported(trained_run, shapes_di
 
 def tiny_model(**model):
     section = {"type": "image_classifier", "architecture": "test_resnet", "pretrained": False, "image_size": 32}
-    return build_image_model(image_classifier_config(section | model, LABELS))
+    return FAMILIES["image_classifier"].build_model(image_classifier_config(section | model, LABELS))
 
 
 def test_head_learns_faster_and_layer_decay_slows_lower_layers():
@@ -204,11 +204,12 @@ def test_trainer_mixes_training_batches_and_the_model_takes_soft_targets(tmp_pat
         assert trainer.compute_loss(model, dict(inputs)).item() == pytest.approx(plain.item(), rel=1e-5)
 
 
-def test_labels_come_from_the_data_not_the_recipe():
-    with pytest.raises(RecipeError, match="model.num_labels is set from the data"):
-        image_classifier_config({"type": "image_classifier", "num_labels": 4}, LABELS)
-    with pytest.raises(RecipeError, match="head_lr_multiplier must be positive"):
-        image_classifier_config({"type": "image_classifier", "head_lr_multiplier": 0.0}, LABELS)
+def test_labels_come_from_the_data_and_model_values_are_checked_when_the_recipe_loads():
+    raw = yaml.safe_load((RECIPES / "image-quickstart.yaml").read_text())
+    with pytest.raises(RecipeError, match="model.num_labels is set from the data; remove it"):
+        recipe_from_dict({**raw, "model": {"type": "image_classifier", "num_labels": 4}})
+    with pytest.raises(RecipeError, match="model \\(image_classifier\\): .*head_lr_multiplier"):
+        recipe_from_dict({**raw, "model": {"type": "image_classifier", "head_lr_multiplier": 0.0}})
 
 
 @pytest.mark.parametrize("name", ["image-quickstart", "flowers-finetune", "flowers-scratch", "hotdog-finetune"])

@@ -67,6 +67,7 @@ def test_tiny_model_learns_and_writes_a_complete_run_folder(trained_run):
     assert not list(model.glob("*.bin")), "no pickles in a shareable model folder"
 
 
+@pytest.mark.slow
 def test_saved_model_predicts_identically_in_a_fresh_process(trained_run, tmp_path):
     from hfnlp.pipelines.text_classification import classify, load_text_classifier
 

@@ -88,6 +88,7 @@ print(lengths, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 
 """
 
 
+@pytest.mark.slow
 def test_runaway_rows_are_truncated_with_bounded_memory():
     # Untreated, tokenizers encodes all 9 M characters before truncating: 1.4 GB more memory on this machine.
     result = subprocess.run([sys.executable, "-c", RUNAWAY_ROWS], capture_output=True, text=True, timeout=120)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hfnlp.errors import HfnlpError, RecipeError
-from hfnlp.recipe import recipe_from_dict
+from hfnlp.tasks import recipe_from_dict
 from hfnlp.training.engine import (
     RunFolder,
     build_training_arguments,

@@ -1,7 +1,8 @@
 """Model cards: ``README.md`` of a model folder, rendered from the task's template in ``hub/model_cards/``.
 
-A card is built from what a run wrote (``recipe.yaml``, ``metrics.json``, reports, sample captions, the
-model folder's config) plus a few real usage examples drawn from the run's own test split. The front matter is
+A card is built from what a run wrote (``recipe.yaml``, ``metrics.json``, reports, the usage examples the run
+picked from its test split, the model folder's config); what differs between tasks (pipeline tag, template,
+extra values) the card asks the run's :class:`~hfnlp.tasks.base.Task`. The front matter is
 Hub metadata from :class:`huggingface_hub.ModelCardData` (``model-index`` with the measured values); the body
 comes from a Jinja template rendered with ``StrictUndefined``, so a value that is missing is an error, never an
 empty gap. A rendered card that still holds a placeholder is refused.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,20 +25,12 @@ from safetensors import safe_open
 
 import hfnlp
 from hfnlp.errors import HfnlpError
-from hfnlp.recipe import Recipe, load_recipe
+from hfnlp.recipe import Recipe
+from hfnlp.tasks import Task, get_task, load_recipe
+from hfnlp.training.run_folder import CHECKPOINT_STATE, RECIPE, RunFolder
 
 TEMPLATES_DIR = Path(__file__).parent / "model_cards"
-EXAMPLE_IMAGE = "example.png"
-NUM_EXAMPLES = 3
-MAX_EXAMPLE_CHARS = 300  # long reviews (IMDb) are cut so that the snippet stays readable
-MAX_SAMPLE_CAPTIONS = 5
-
-# Hub pipeline tag of each hfnlp task (the Hub calls captioning "image-to-text").
-PIPELINE_TAGS = {
-    "text-classification": "text-classification",
-    "image-captioning": "image-to-text",
-    "image-classification": "image-classification",
-}
+GENERIC_TEMPLATE = "_base.md"  # a task without a template of its own gets the generic sections
 # metrics.json key -> (Hub metric id, display name, metric args)
 _METRICS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "accuracy": ("accuracy", "Accuracy", None),
@@ -48,6 +42,7 @@ _METRICS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "cider": ("cider", "CIDEr-D", None),
     "rouge_l": ("rouge", "ROUGE-L", None),
 }
+_NOT_A_SCORE = re.compile(r"loss|runtime|per_second|^epoch$|^step$")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\[More Information Needed\]|\bTODO\b|\bTBD\b|\bNone\b|\bnan\b")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
@@ -74,10 +69,10 @@ def find_placeholders(text: str) -> list[str]:
 
 def render_model_card(source: CardSource, repo_id: str | None = None) -> str:
     """The card for ``source``; its usage snippet loads ``repo_id`` from the Hub, or the local model folder."""
-    recipe = load_recipe(source.run_dir / "recipe.yaml")
-    if recipe.task not in PIPELINE_TAGS:
-        raise HfnlpError(f"no model card template for task {recipe.task!r}")
-    context = _card_context(recipe, source, repo_id)
+    recipe = load_recipe(source.run_dir / RECIPE)
+    task = get_task(recipe.task)
+    context = _card_context(recipe, task, source, repo_id)
+    template = f"{task.name}.md" if (TEMPLATES_DIR / f"{task.name}.md").is_file() else GENERIC_TEMPLATE
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
@@ -89,9 +84,9 @@ def render_model_card(source: CardSource, repo_id: str | None = None) -> str:
     environment.filters["pyrepr"] = repr
     environment.filters["number"] = _format_number
     try:
-        text = environment.get_template(f"{recipe.task}.md").render(**context)
+        text = environment.get_template(template).render(**context)
     except jinja2.UndefinedError as error:
-        raise HfnlpError(f"model card template {recipe.task}.md: {error}") from error
+        raise HfnlpError(f"model card template {template}: {error}") from error
     left = find_placeholders(text)
     if left:
         raise HfnlpError(f"the rendered model card still holds placeholders: {', '.join(left)}")
@@ -106,33 +101,34 @@ def write_model_card(source: CardSource, repo_id: str | None = None) -> Path:
     return path
 
 
-def _card_context(recipe: Recipe, source: CardSource, repo_id: str | None) -> dict[str, Any]:
+def _card_context(recipe: Recipe, task: Task, source: CardSource, repo_id: str | None) -> dict[str, Any]:
     title = repo_id.split("/")[-1] if repo_id else Path(recipe.output_dir).name
-    metrics = _read_json(source.run_dir / "metrics.json")
+    run = RunFolder(source.run_dir)
+    metrics = _read_json(run.metrics_path)
     config = _read_json(source.model_dir / "config.json")
     final = _is_final(source, metrics)
     results = _results(source, metrics, final)
-    examples = usage_examples(recipe, source.model_dir)
-    language = detect_language(examples if recipe.task == "text-classification" else _caption_texts(source))
+    examples = usage_examples(run, source.model_dir)
+    language = detect_language(task.card_texts(source.run_dir, examples))
     data_name = dataset_name(recipe)
     card_data = ModelCardData(
         model_name=title,
         language=language,
         library_name="transformers",
-        pipeline_tag=PIPELINE_TAGS[recipe.task],
+        pipeline_tag=task.pipeline_tag,
         tags=["hfnlp", recipe.model["type"], "custom_code"],
         datasets=[data_name],
-        metrics=sorted({_METRICS[name][0] for _, scores in results for name in scores}),
+        metrics=sorted({_hub_metric(name)[0] for _, scores in results for name in scores}),
         eval_results=[
             EvalResult(
-                task_type=PIPELINE_TAGS[recipe.task],
+                task_type=task.pipeline_tag,
                 dataset_type=data_name,
                 dataset_name=data_name,
                 dataset_split=split.split(" ")[0],
-                metric_type=_METRICS[name][0],
-                metric_name=f"{_METRICS[name][1]} ({split})",
+                metric_type=_hub_metric(name)[0],
+                metric_name=f"{_hub_metric(name)[1]} ({split})",
                 metric_value=round(float(value), 4),
-                metric_args=_METRICS[name][2],
+                metric_args=_hub_metric(name)[2],
             )
             for split, scores in results
             for name, value in scores.items()
@@ -143,7 +139,7 @@ def _card_context(recipe: Recipe, source: CardSource, repo_id: str | None) -> di
         "title": title,
         "model_id": repo_id or str(source.model_dir),
         "on_hub": repo_id is not None,
-        "description": recipe.description or f"`{recipe.model['type']}` model for {recipe.task}, trained with hfnlp.",
+        "description": recipe.description or f"`{recipe.model['type']}` model for {task.name}, trained with hfnlp.",
         "architecture": (config.get("architectures") or [recipe.model["type"]])[0],
         "model_type": recipe.model["type"],
         "num_parameters": f"{count_parameters(source.model_dir / 'model.safetensors'):,}",
@@ -158,11 +154,10 @@ def _card_context(recipe: Recipe, source: CardSource, repo_id: str | None) -> di
         "best_checkpoint": Path(metrics.get("best_checkpoint") or "final model").name,
         "environment": _environment(metrics),
         "examples": examples,
-        "example_image": EXAMPLE_IMAGE,
         "has_onnx": (source.model_dir / "onnx" / "model.onnx").is_file(),
         "config": config,
         "recipe": recipe,
-        **_task_context(recipe, source, final),
+        **task.card_context(source.run_dir, source.model_dir, final),
     }
 
 
@@ -180,7 +175,7 @@ def _results(source: CardSource, metrics: dict[str, Any], final: bool) -> list[t
         if metrics.get("validation"):
             results.append(("validation", _known(metrics["validation"])))
         return [(split, scores) for split, scores in results if scores]
-    state_path = source.run_dir / f"checkpoint-{source.checkpoint}" / "trainer_state.json"
+    state_path = RunFolder(source.run_dir).checkpoint_dir(source.checkpoint) / CHECKPOINT_STATE
     history = _read_json(state_path).get("log_history", [])
     evals = [e for e in history if e.get("step") == source.checkpoint and "eval_loss" in e]
     if not evals:
@@ -190,7 +185,19 @@ def _results(source: CardSource, metrics: dict[str, Any], final: bool) -> list[t
 
 
 def _known(scores: dict[str, Any]) -> dict[str, float]:
-    return {name: float(scores[name]) for name in _METRICS if isinstance(scores.get(name), int | float)}
+    """The scores a card reports: hfnlp's known metrics first, in their order, then any other a task computes
+    (never the loss, run times or throughputs)."""
+    other = sorted(set(scores) - set(_METRICS))
+    return {
+        name: float(scores[name])
+        for name in [*_METRICS, *other]
+        if isinstance(scores.get(name), int | float) and not _NOT_A_SCORE.search(name)
+    }
+
+
+def _hub_metric(name: str) -> tuple[str, str, dict[str, Any] | None]:
+    """(Hub metric id, display name, metric args) of a score; a task's own metric keeps its name."""
+    return _METRICS.get(name, (name, name, None))
 
 
 def _hyperparameters(recipe: Recipe) -> list[tuple[str, Any]]:
@@ -243,64 +250,16 @@ def _label_names(config: dict[str, Any]) -> list[str]:
     return list(config.get("label_names") or [])
 
 
-def _task_context(recipe: Recipe, source: CardSource, final: bool) -> dict[str, Any]:
-    if recipe.task == "image-captioning":
-        generation = _read_json(source.model_dir / "generation_config.json")
-        samples = []
-        samples_path = source.run_dir / "samples.jsonl"
-        if final and samples_path.is_file():
-            rows = [json.loads(line) for line in samples_path.read_text(encoding="utf-8").splitlines() if line]
-            samples = ([row for row in rows if row["split"] == "test"] or rows)[:MAX_SAMPLE_CAPTIONS]
-        return {"generation": generation, "samples": samples}
-    report_path = source.run_dir / "classification_report.json"
-    report = _read_json(report_path) if final and report_path.is_file() else None
-    return {"report": report}
-
-
-def usage_examples(recipe: Recipe, model_dir: Path) -> list[str]:
-    """Real inputs for the usage snippet, from the run's own test split (the recipe's seed gives the same split).
-
-    Text: the first :data:`NUM_EXAMPLES` test texts (cut to :data:`MAX_EXAMPLE_CHARS` characters). Images: the
-    first test image, saved as ``example.png`` in the model folder (so that the snippet, and a Hub widget, have a
-    picture to run on); returns its file name.
-    """
-    if recipe.task == "text-classification":
-        from hfnlp.data.text import load_text_classification
-
-        texts = load_text_classification(recipe.data, seed=recipe.seed).splits["test"]["text"][:NUM_EXAMPLES]
-        return [text[:MAX_EXAMPLE_CHARS] for text in texts]
-    if recipe.task == "image-captioning":
-        from hfnlp.data.captions import image_source, load_caption_data
-
-        split = _test_split(load_caption_data(recipe.data, seed=recipe.seed).splits)
-        source = image_source(split[0]["image"])
-    else:
-        from hfnlp.data.image_folders import load_image_classification
-
-        # Decoding every image only matters when bad ones were dropped (bad_images: skip) before the split.
-        validate = recipe.data.bad_images == "skip"
-        data = load_image_classification(recipe.data, seed=recipe.seed, validate=validate)
-        source = _test_split(data.splits)[0]["image"]
-        if isinstance(source, dict):
-            from hfnlp.data.captions import image_source
-
-            source = image_source(source)
-    from hfnlp.data.images import load_image
-
-    load_image(source).save(model_dir / EXAMPLE_IMAGE)
-    return [EXAMPLE_IMAGE]
-
-
-def _test_split(splits: Any) -> Any:
-    return splits["test"] if "test" in splits else splits["validation"]
-
-
-def _caption_texts(source: CardSource) -> list[str]:
-    path = source.run_dir / "samples.jsonl"
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [reference for row in rows for reference in row["references"]]
+def usage_examples(run: RunFolder, model_dir: Path) -> list[str]:
+    """The real inputs the run picked from its test split for the usage snippet. An example that is a file of the
+    run folder (an image) is copied into the model folder, so that the snippet, and a Hub widget, can run on it."""
+    if not run.card_examples_path.is_file():
+        raise HfnlpError(f"{run.card_examples_path} not found: is this a finished hfnlp run?")
+    examples = json.loads(run.card_examples_path.read_text(encoding="utf-8"))
+    for example in examples:
+        if run.file(example).is_file():
+            shutil.copy(run.file(example), model_dir / example)
+    return examples
 
 
 def detect_language(texts: Iterable[str]) -> str | None:

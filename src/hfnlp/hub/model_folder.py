@@ -12,13 +12,15 @@ import logging
 import shutil
 from pathlib import Path
 
-from transformers import AutoConfig, AutoImageProcessor, PreTrainedModel
+from transformers import AutoConfig, PreTrainedModel
 
 from hfnlp.errors import HfnlpError
 from hfnlp.hub.model_card import CardSource, write_model_card
 from hfnlp.hub.push import push_model_folder
-from hfnlp.recipe import Recipe, load_recipe
-from hfnlp.training.engine import RunFolder
+from hfnlp.models import family_for
+from hfnlp.recipe import Recipe
+from hfnlp.tasks import get_task, load_recipe
+from hfnlp.training.run_folder import METRICS, MODEL_DIR, RECIPE, RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +51,15 @@ def locate_model_folder(path: str | Path) -> tuple[Path, CardSource | None]:
     """The model folder that ``path`` names (a run folder, a run's ``model/``, an export of ``hfnlp export``, or a
     stand-alone model folder) and, when it belongs to a run, where its card comes from."""
     path = Path(path)
-    if (path / "model" / "config.json").is_file():
-        return path / "model", CardSource(path, path / "model")
+    if (path / MODEL_DIR / "config.json").is_file():
+        return path / MODEL_DIR, CardSource(path, path / MODEL_DIR)
     if not (path / "config.json").is_file():
         raise HfnlpError(f"{path} is neither a model folder (no config.json) nor a run folder (no model/config.json)")
     if path.parent.name == "export" and path.name.removeprefix("checkpoint-").isdigit():
         run, checkpoint = path.parent.parent, int(path.name.removeprefix("checkpoint-"))
     else:
         run, checkpoint = path.parent, None
-    is_run = (run / "recipe.yaml").is_file() and (run / "metrics.json").is_file()
+    is_run = (run / RECIPE).is_file() and (run / METRICS).is_file()
     return path, CardSource(run, path, checkpoint) if is_run else None
 
 
@@ -79,20 +81,16 @@ def export_model_folder(
             raise HfnlpError(f"{run.path} has no final model yet; export one of its checkpoints with --checkpoint N")
         target = run.model_dir if output is None else _copy_folder(run.model_dir, Path(output))
     else:
-        source = run.path / f"checkpoint-{checkpoint}"
+        source = run.checkpoint_dir(checkpoint)
         if not (source / "config.json").is_file():
-            steps = (p.name.removeprefix("checkpoint-") for p in run.path.glob("checkpoint-*"))
-            available = sorted(int(step) for step in steps if step.isdigit())
-            raise HfnlpError(f"{source} not found; checkpoints of this run: {available or 'none'}")
-        target = Path(output) if output is not None else run.path / "export" / f"checkpoint-{checkpoint}"
+            raise HfnlpError(f"{source} not found; checkpoints of this run: {run.checkpoint_steps() or 'none'}")
+        target = Path(output) if output is not None else run.export_dir(checkpoint)
         if target.exists() and any(target.iterdir()):
             raise HfnlpError(f"{target} already exists and is not empty; choose another --output")
         save_like_task(load_recipe(run.recipe_path), run, _load_checkpoint(source), target)
-        shutil.copy(run.recipe_path, target / "recipe.yaml")
+        shutil.copy(run.recipe_path, target / RECIPE)
     if onnx:
-        from hfnlp.hub.onnx_export import export_onnx
-
-        result = export_onnx(target)
+        result = get_task(load_recipe(run.recipe_path).task).export_onnx(target)
         logger.info("ONNX graph %s: max |logit difference| to PyTorch %.1e", result.path, result.max_abs_diff)
     write_model_card(CardSource(run.path, target, checkpoint))
     return target
@@ -100,25 +98,15 @@ def export_model_folder(
 
 def save_like_task(recipe: Recipe, run: RunFolder, model: PreTrainedModel, folder: Path) -> None:
     """Save ``model`` with the run's processors into ``folder`` as the recipe's task saves its final model."""
-    from hfnlp.tokenization.text import load_saved_tokenizer
-
+    task = get_task(recipe.task)
     folder.mkdir(parents=True, exist_ok=True)
-    if recipe.task == "image-captioning":
-        from hfnlp.tasks.image_captioning import save_captioner
-
-        tokenizer = load_saved_tokenizer(run.tokenizer_dir, recipe.tokenizer)
-        save_captioner(model, tokenizer, AutoImageProcessor.from_pretrained(run.tokenizer_dir), folder)
-        return
     model.save_pretrained(folder)
-    if recipe.task == "text-classification":
-        load_saved_tokenizer(run.tokenizer_dir, recipe.tokenizer).save_pretrained(folder)
+    task.complete_model_folder(model, task.load_processor(recipe, run), folder)
 
 
 def _load_checkpoint(checkpoint_dir: Path) -> PreTrainedModel:
-    from hfnlp.models import FAMILIES
-
     model_type = AutoConfig.from_pretrained(checkpoint_dir).model_type
-    family = next((f for f in FAMILIES.values() if f.config_class.model_type == model_type), None)
+    family = family_for(model_type)
     if family is None:
         raise HfnlpError(f"{checkpoint_dir}: model type {model_type!r} is not an hfnlp family")
     return family.model_class.from_pretrained(checkpoint_dir)

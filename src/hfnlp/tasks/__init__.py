@@ -1,11 +1,83 @@
-"""Tasks: each module wires data → tokenization/processing → model → training for one task and registers it.
+"""Tasks: one module per task, each registering a :class:`~hfnlp.tasks.base.Task` with :func:`register_task`.
 
-Modules here are imported on first use of :func:`hfnlp.recipe.get_task`, so adding a task means adding a
-module, not editing a list.
+Task modules are found on first use of :func:`get_task`, so adding a task means adding a module, not editing a
+list. Recipes are loaded here because their ``data`` / ``tokenizer`` sections and model families belong to tasks.
 """
+
+from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+from huggingface_hub.errors import StrictDataclassError
+
+from hfnlp.errors import RecipeError
+from hfnlp.models import FAMILIES
+from hfnlp.recipe import Recipe, apply_overrides, build_recipe, config_parameters, read_recipe_file, suggest
+from hfnlp.tasks.base import Task
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    """Make ``task`` available to recipes under ``task: <task.name>``; returns it."""
+    _TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    """The registered task called ``name``; a :class:`RecipeError` with a suggestion otherwise."""
+    if name not in _TASKS:  # task modules register themselves when imported: import them all, once
+        for module in pkgutil.iter_modules(__path__):
+            if module.name != "base":
+                importlib.import_module(f"{__name__}.{module.name}")
+    if name not in _TASKS:
+        raise RecipeError(
+            f"unknown task {name!r}{suggest(str(name), _TASKS)}; valid tasks: {', '.join(sorted(_TASKS))}"
+        )
+    return _TASKS[name]
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a YAML recipe, apply ``key.sub=value`` overrides and validate every key and value."""
+    return recipe_from_dict(apply_overrides(read_recipe_file(path), overrides), source=str(path))
+
+
+def recipe_from_dict(raw: Mapping[str, Any], source: str = "recipe") -> Recipe:
+    """Validate a recipe given as plain data (sections, model family and its keys, task checks); build it."""
+    if "task" not in raw:
+        raise RecipeError(f"{source}: missing required key 'task'")
+    task = get_task(raw["task"])
+    recipe = build_recipe(raw, task.data_config, task.tokenizer_config, source)
+    check_model_section(recipe.model, task)
+    task.check_recipe(recipe)
+    return recipe
+
+
+def check_model_section(section: Mapping[str, Any], task: Task) -> None:
+    """Check that ``model.type`` is a family ``task`` trains and that every other key is one of its config's, with
+    values its config accepts."""
+    families = task.model_families()
+    model_type = section.get("type")
+    if model_type not in families:
+        other = f" (a {model_type!r} model does not fit task {task.name!r})" if model_type in FAMILIES else ""
+        raise RecipeError(
+            f"model.type: {model_type!r} is not a model family of task {task.name!r}{other}"
+            f"{suggest(str(model_type), families)}; valid types: {', '.join(sorted(families))}"
+        )
+    config_class = families[model_type].config_class
+    valid = config_parameters(config_class)
+    params = {key: value for key, value in section.items() if key != "type"}
+    for key in params:
+        if key not in valid:
+            raise RecipeError(f"unknown key 'model.{key}' for model type {model_type!r}{suggest(key, valid, 'model.')}")
+    try:
+        config_class(**params)
+    except (TypeError, ValueError, StrictDataclassError) as error:  # the config's typed fields and range checks
+        raise RecipeError(f"model ({model_type}): {' '.join(str(error).split())}") from error
+
+
+__all__ = ["Task", "check_model_section", "get_task", "load_recipe", "recipe_from_dict", "register_task"]

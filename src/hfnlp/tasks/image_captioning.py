@@ -12,169 +12,194 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import timm
 import torch
-from datasets import Dataset, DatasetDict, concatenate_datasets
+from datasets import DatasetDict, concatenate_datasets
 from transformers import (
     AutoImageProcessor,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
-    TrainerCallback,
+    Trainer,
     ViTImageProcessor,
-    set_seed,
 )
 from transformers.image_utils import PILImageResampling
 
-from hfnlp.data.captions import CaptionDataConfig, all_captions, image_source, load_caption_data, open_image
-from hfnlp.errors import HfnlpError, RecipeError
+from hfnlp.data.captions import CaptionDataConfig, all_captions, load_caption_data
+from hfnlp.data.images import open_image
+from hfnlp.errors import RecipeError
 from hfnlp.metrics import load_metric
-from hfnlp.models.backbones import create_backbone
+from hfnlp.models import FAMILIES
 from hfnlp.models.captioner import CaptionerConfig, ImageCaptioner
 from hfnlp.pipelines.image_captioning import TASK as PIPELINE_TASK
 from hfnlp.pipelines.image_captioning import ImageCaptioningPipeline
-from hfnlp.recipe import Recipe, TaskSpec, register_task
-from hfnlp.tokenization.captions import CaptionTokenizerConfig, train_caption_tokenizer
+from hfnlp.recipe import Recipe
+from hfnlp.tasks import register_task
+from hfnlp.tasks.base import Task
+from hfnlp.tokenization.captions import CaptionTokenizerConfig, encode_captions, train_caption_tokenizer
 from hfnlp.tokenization.text import load_saved_tokenizer, save_tokenizer
 from hfnlp.training.batching import LengthBucketingTrainer
-from hfnlp.training.engine import RunFolder, RunOptions, fit, write_metrics
-from hfnlp.training.reports import plot_training_curves
+from hfnlp.training.run import Evaluation, FitPlan, TaskData
+from hfnlp.training.run_folder import EXAMPLE_IMAGE, FEATURES_DIR, SAMPLES, RunFolder
 
 logger = logging.getLogger(__name__)
-TASK = "image-captioning"
 CAPTION_METRICS = ("bleu", "cider", "rouge_l")
-_SET_BY_TOKENIZER = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id")
+MAX_SAMPLE_CAPTIONS = 5  # captions shown in the model card
 _RESAMPLING = {"bilinear": PILImageResampling.BILINEAR, "bicubic": PILImageResampling.BICUBIC}
 
 
-def run_image_captioning(recipe: Recipe, options: RunOptions) -> dict[str, Any]:
-    """Train, score validation and test with beam search, write reports and save the model; return ``metrics.json``."""
-    started = time.time()
-    run = RunFolder(recipe.output_dir)
-    resume_from = run.prepare(recipe, resume=options.resume)
-    set_seed(recipe.seed)
-    data = load_caption_data(recipe.data, seed=recipe.seed)
-    logger.info(
-        "images per split: %s; skipped bad rows: %s", {k: len(v) for k, v in data.splits.items()}, data.skipped_rows
-    )
-    tokenizer = caption_tokenizer_for_run(run, recipe.tokenizer, data.splits["train"])
-    model = build_captioner(recipe, tokenizer)
-    image_processor = image_processor_for_run(run, model, recipe.data.image_size)
-    images = CaptionImages(data.splits, image_processor)
-    if recipe.data.cache_features and model.encoder_is_frozen:
-        images.cache_features(model, run.path / "features")
-    evaluator = CaptionEvaluator(images, data.splits, tokenizer, batch_size=recipe.training.per_device_eval_batch_size)
-    timer = EpochTimer()
-    trainer = fit(
-        recipe,
-        run,
-        model=model,
-        splits=encode_captions(data.splits, tokenizer, images.offsets),
-        resume_from=resume_from,
-        data_collator=CaptionCollator(tokenizer, images),
-        processing_class=tokenizer,
-        callbacks=[*options.callbacks, timer],
-        trainer_class=CaptioningTrainer,
-        evaluator=evaluator,
-    )
-    results = {
-        split: evaluator.evaluate(trainer.model, split) for split in ("validation", "test") if split in data.splits
-    }
-    write_samples(run.path / "samples.jsonl", results, data.splits, recipe.data.max_samples)
-    plot_training_curves(trainer.state.log_history, run.path / "curves.png")
-    save_captioner(trainer.model, tokenizer, image_processor, run.model_dir)
-    shutil.copy(run.recipe_path, run.model_dir / "recipe.yaml")
-    test_scores = results["test"][0] if "test" in results else {}
-    summary = write_metrics(run, trainer, {f"test_{k}": v for k, v in test_scores.items()}, started)
-    summary.update(
-        validation=results["validation"][0] if "validation" in results else {},
-        num_beams=trainer.model.generation_config.num_beams,
-        cached_features=images.features is not None,
-        seconds_per_epoch=round(float(np.mean(timer.durations)), 2) if timer.durations else None,
-        skipped_rows=data.skipped_rows,
-    )
-    run.metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    return summary
+@dataclass
+class CaptionProcessors:
+    """The captioner's two processors, both trained or resolved once per run and saved in its tokenizer folder."""
+
+    tokenizer: PreTrainedTokenizerBase
+    image_processor: ViTImageProcessor
 
 
-def caption_tokenizer_for_run(
-    run: RunFolder, config: CaptionTokenizerConfig, train: Dataset
-) -> PreTrainedTokenizerBase:
-    """The run's caption tokenizer: loaded from the run folder if it exists (resume), else trained once and saved."""
-    if (run.tokenizer_dir / "tokenizer.json").exists():
-        logger.info("reusing the tokenizer saved in %s", run.tokenizer_dir)
-        return load_saved_tokenizer(run.tokenizer_dir, config)
-    tokenizer = train_caption_tokenizer(config, all_captions(train))
-    save_tokenizer(tokenizer, config, run.tokenizer_dir)
-    logger.info("trained a caption vocabulary of %d words", len(tokenizer))
-    return tokenizer
+class ImageCaptioning(Task):
+    """Images → captions: a timm CNN encoder and an attention LSTM decoder, trained on every caption of every
+    image, scored with beam search (BLEU, CIDEr-D, ROUGE-L) on the validation images after every evaluation."""
+
+    name = "image-captioning"
+    pipeline_tag = "image-to-text"  # the Hub's tag for captioning
+    auto_class = "AutoModelForImageTextToText"
+    data_config = CaptionDataConfig
+    tokenizer_config = CaptionTokenizerConfig
+    set_by_run = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id")
+
+    def load_data(self, recipe: Recipe) -> TaskData:
+        data = load_caption_data(recipe.data, seed=recipe.seed)
+        logger.info(
+            "images per split: %s; skipped bad rows: %s", {k: len(v) for k, v in data.splits.items()}, data.skipped_rows
+        )
+        return TaskData(data.splits, counts={"skipped_rows": data.skipped_rows})
+
+    def prepare_processor(self, recipe: Recipe, run: RunFolder, data: TaskData) -> CaptionProcessors:
+        if (run.tokenizer_dir / "tokenizer.json").exists():
+            logger.info("reusing the tokenizer and image processor saved in %s", run.tokenizer_dir)
+            return self.load_processor(recipe, run)
+        tokenizer = train_caption_tokenizer(recipe.tokenizer, all_captions(data.splits["train"]))
+        save_tokenizer(tokenizer, recipe.tokenizer, run.tokenizer_dir)
+        logger.info("trained a caption vocabulary of %d words", len(tokenizer))
+        encoder_name = recipe.model.get("encoder_name", CaptionerConfig.encoder_name)
+        image_processor = caption_image_processor(encoder_name, recipe.data.image_size)
+        image_processor.save_pretrained(run.tokenizer_dir)
+        return CaptionProcessors(tokenizer, image_processor)
+
+    def load_processor(self, recipe: Recipe, run: RunFolder) -> CaptionProcessors:
+        return CaptionProcessors(
+            load_saved_tokenizer(run.tokenizer_dir, recipe.tokenizer),
+            AutoImageProcessor.from_pretrained(run.tokenizer_dir),
+        )
+
+    def build_model(self, recipe: Recipe, data: TaskData, processor: CaptionProcessors) -> PreTrainedModel:
+        tokenizer = processor.tokenizer
+        params = {key: value for key, value in recipe.model.items() if key != "type"}
+        params.setdefault("max_caption_length", recipe.tokenizer.max_length)  # captions are trained up to that
+        config = CaptionerConfig(
+            vocab_size=len(tokenizer),
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **params,
+        )
+        return FAMILIES[recipe.model["type"]].build_model(config)
+
+    def plan_fit(
+        self, recipe: Recipe, run: RunFolder, data: TaskData, processor: CaptionProcessors, model: PreTrainedModel
+    ) -> FitPlan:
+        images = CaptionImages(data.splits, processor.image_processor)
+        if recipe.data.cache_features and model.encoder_is_frozen:
+            images.cache_features(model, run.file(FEATURES_DIR))
+        evaluator = CaptionEvaluator(
+            images, data.splits, processor.tokenizer, batch_size=recipe.training.per_device_eval_batch_size
+        )
+        return FitPlan(
+            splits=encode_captions(data.splits, processor.tokenizer, images.offsets),
+            data_collator=CaptionCollator(processor.tokenizer, images),
+            processing_class=processor.tokenizer,
+            trainer_class=CaptioningTrainer,
+            trainer_kwargs={"evaluator": evaluator},
+        )
+
+    def evaluate(self, trainer: Trainer, plan: FitPlan, data: TaskData) -> Evaluation:
+        """Beam-search captions of the validation and test images, scored against all their references."""
+        evaluator: CaptionEvaluator = plan.trainer_kwargs["evaluator"]
+        results = {
+            split: evaluator.evaluate(trainer.model, split) for split in ("validation", "test") if split in data.splits
+        }
+        test_scores = results["test"][0] if "test" in results else {}
+        summary = {
+            "validation": results["validation"][0] if "validation" in results else {},
+            "num_beams": trainer.model.generation_config.num_beams,
+            "cached_features": evaluator.images.features is not None,
+        }
+        return Evaluation({f"test_{k}": v for k, v in test_scores.items()}, summary, predictions=results)
+
+    def write_reports(self, recipe: Recipe, run: RunFolder, evaluation: Evaluation, data: TaskData) -> None:
+        """``samples.jsonl``: generated captions with their references."""
+        write_samples(run.file(SAMPLES), evaluation.predictions, data.splits, recipe.data.max_samples)
+
+    def card_examples(self, run: RunFolder, data: TaskData) -> list[str]:
+        split = data.splits["test"] if "test" in data.splits else data.splits["validation"]
+        open_image(split[0]["image"]).save(run.file(EXAMPLE_IMAGE))
+        return [EXAMPLE_IMAGE]
+
+    def complete_model_folder(self, model: PreTrainedModel, processor: CaptionProcessors, folder: Path) -> None:
+        """Weights, config (``auto_map``, ``custom_pipelines``), model and pipeline code, ``generation_config.json``,
+        tokenizer and image processor."""
+        captioner = ImageCaptioningPipeline(
+            model=model,
+            tokenizer=processor.tokenizer,
+            image_processor=processor.image_processor,
+            task=PIPELINE_TASK,
+            device=model.device,
+        )
+        captioner.save_pretrained(folder)
+
+    def card_context(self, run_dir: Path, model_dir: Path, final: bool) -> dict[str, Any]:
+        generation = json.loads((model_dir / "generation_config.json").read_text(encoding="utf-8"))
+        samples = _samples(run_dir) if final else []
+        return {
+            "generation": generation,
+            "samples": ([r for r in samples if r["split"] == "test"] or samples)[:MAX_SAMPLE_CAPTIONS],
+        }
+
+    def card_texts(self, run_dir: Path, examples: list[str]) -> list[str]:
+        return [reference for row in _samples(run_dir) for reference in row["references"]]
 
 
-def build_captioner(recipe: Recipe, tokenizer: PreTrainedTokenizerBase) -> ImageCaptioner:
-    """A new captioner sized for the tokenizer, its encoder initialised with pretrained weights if asked.
-
-    Its ``generation_config`` gets the recipe's evaluation settings (beam size, length penalty, max length).
-    """
-    if recipe.model.get("type") != "captioner":
-        raise RecipeError(f"model.type must be 'captioner' for task {TASK!r}, got {recipe.model.get('type')!r}")
-    params = {key: value for key, value in recipe.model.items() if key != "type"}
-    clashing = [key for key in _SET_BY_TOKENIZER if key in params]
-    if clashing:
-        raise RecipeError(f"model.{clashing[0]} is set from the tokenizer; remove it from the recipe")
-    config = CaptionerConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        **params,
-    )
-    model = ImageCaptioner(config)
-    if config.encoder_pretrained or config.encoder_weights:
-        load_encoder_weights(model)
-    model.generation_config.update(
-        num_beams=recipe.data.num_beams,
-        length_penalty=recipe.data.length_penalty,
-        max_length=recipe.tokenizer.max_length,
-    )
-    return model
+def _samples(run_dir: Path) -> list[dict[str, Any]]:
+    path = RunFolder(run_dir).file(SAMPLES)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def load_encoder_weights(model: ImageCaptioner) -> None:
-    """Copy ImageNet (or ``encoder_weights`` file) weights into the captioner's encoder, via hfnlp's backbones."""
-    config = model.config
-    backbone = create_backbone(
-        config.encoder_name, pretrained=config.encoder_pretrained, weights=config.encoder_weights
-    )
-    missing, _ = model.encoder.load_state_dict(backbone.state_dict(), strict=False)
-    if missing:
-        raise HfnlpError(f"pretrained weights for {config.encoder_name!r} lack encoder tensors: {missing[:5]}")
-    logger.info("encoder %s initialised with pretrained weights", config.encoder_name)
-
-
-def image_processor_for_run(run: RunFolder, model: ImageCaptioner, image_size: int | None) -> ViTImageProcessor:
+def caption_image_processor(encoder_name: str, image_size: int | None) -> ViTImageProcessor:
     """The image processor (resize, rescale, normalise) from the encoder's pretrained config (timm's
-    ``resolve_data_config``), saved next to the tokenizer and reused on resume.
+    ``resolve_data_config``).
 
     A stock ``ViTImageProcessor`` is used: it resizes the whole image without cropping (a centre crop would cut
     off objects near the border, which captions mention), and loads without any remote code.
     """
-    if (run.tokenizer_dir / "preprocessor_config.json").exists():
-        return AutoImageProcessor.from_pretrained(run.tokenizer_dir)
-    data_config = timm.data.resolve_data_config({}, model=model.encoder)
+    pretrained_cfg = timm.models.get_pretrained_cfg(encoder_name)
+    if pretrained_cfg is None:
+        raise RecipeError(f"model.encoder_name: unknown timm model {encoder_name!r} (see timm.list_models())")
+    data_config = timm.data.resolve_data_config(pretrained_cfg=pretrained_cfg.to_dict())
     height, width = (image_size, image_size) if image_size else data_config["input_size"][1:]
-    processor = ViTImageProcessor(
+    return ViTImageProcessor(
         size={"height": height, "width": width},
         image_mean=list(data_config["mean"]),
         image_std=list(data_config["std"]),
         resample=_RESAMPLING.get(data_config["interpolation"], PILImageResampling.BILINEAR),
     )
-    processor.save_pretrained(run.tokenizer_dir)
-    return processor
 
 
 class CaptionImages:
@@ -197,7 +222,7 @@ class CaptionImages:
 
     def pixel_values(self, indices: Sequence[int]) -> torch.Tensor:
         """Preprocessed images, shape (len(indices), 3, height, width)."""
-        images = [open_image(image_source(self.table[int(i)]["image"])) for i in indices]
+        images = [open_image(self.table[int(i)]["image"]) for i in indices]
         return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
 
     def model_inputs(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
@@ -239,32 +264,6 @@ class CaptionImages:
             image = row["image"]
             digest.update(hashlib.sha256(image["bytes"]).digest() if image.get("bytes") else image["path"].encode())
         return digest.hexdigest()[:16]
-
-
-def encode_captions(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, offsets: dict[str, int]) -> DatasetDict:
-    """One row per caption (train on every caption): ``image_index``, ``input_ids`` and ``length``."""
-
-    def explode(captions: list[list[str]], indices: list[int], offset: int) -> dict[str, list]:
-        texts = [text for image_captions in captions for text in image_captions]
-        image_index = [offset + i for i, image_captions in zip(indices, captions, strict=True) for _ in image_captions]
-        input_ids = tokenizer(texts, truncation=True)["input_ids"]
-        return {"image_index": image_index, "input_ids": input_ids, "length": [len(ids) for ids in input_ids]}
-
-    return DatasetDict(
-        {
-            split: splits[split].map(
-                explode,
-                batched=True,
-                with_indices=True,
-                input_columns=["captions"],
-                remove_columns=splits[split].column_names,
-                fn_kwargs={"offset": offsets[split]},
-                desc=f"tokenizing {split} captions",
-            )
-            for split in ("train", "validation")
-            if split in splits
-        }
-    )
 
 
 class CaptionCollator:
@@ -366,20 +365,6 @@ class CaptioningTrainer(LengthBucketingTrainer):
         return super().create_optimizer(model)
 
 
-class EpochTimer(TrainerCallback):
-    """Wall time of each training epoch, evaluation excluded."""
-
-    def __init__(self) -> None:
-        self.durations: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, args, state, control, **kwargs) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, args, state, control, **kwargs) -> None:
-        self.durations.append(time.perf_counter() - self._start)
-
-
 def write_samples(
     path: Path, results: dict[str, tuple[dict[str, float], list[str]]], splits: DatasetDict, limit: int
 ) -> None:
@@ -393,19 +378,4 @@ def write_samples(
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def save_captioner(
-    model: ImageCaptioner, tokenizer: PreTrainedTokenizerBase, image_processor: ViTImageProcessor, folder: Path
-) -> None:
-    """Save a complete model folder: weights, config (``auto_map``, ``custom_pipelines``), model and pipeline
-    code, ``generation_config.json``, tokenizer and image processor."""
-    captioner = ImageCaptioningPipeline(
-        model=model, tokenizer=tokenizer, image_processor=image_processor, task=PIPELINE_TASK, device=model.device
-    )
-    captioner.save_pretrained(folder)
-
-
-register_task(
-    TaskSpec(
-        name=TASK, data_config=CaptionDataConfig, tokenizer_config=CaptionTokenizerConfig, run=run_image_captioning
-    )
-)
+register_task(ImageCaptioning())

@@ -4,19 +4,17 @@ with augmentation, a larger learning rate for the head, and optionally a frozen 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from accelerate import PartialState
 from timm.data import Mixup
-from timm.models import get_pretrained_cfg
 from timm.optim import param_groups_layer_decay, param_groups_weight_decay
 from transformers import (
+    PreTrainedModel,
     TimmWrapperImageProcessor,
     TrainerCallback,
     TrainerControl,
@@ -28,139 +26,111 @@ from transformers import (
 
 from hfnlp.data.augmentation import build_mixup, build_train_transform, mix_batch
 from hfnlp.data.image_folders import ImageDataConfig, TransformedImages, load_image_classification
-from hfnlp.errors import HfnlpError, RecipeError
-from hfnlp.models.backbones import create_backbone
-from hfnlp.models.image_classifier import ImageClassifierConfig, ImageClassifierForImageClassification
-from hfnlp.recipe import Recipe, TaskSpec, register_task
-from hfnlp.training.batching import LengthBucketingTrainer
-from hfnlp.training.engine import RunFolder, RunOptions, fit, save_final_model, write_metrics
-from hfnlp.training.reports import (
-    classification_metrics,
-    classification_scores,
-    plot_training_curves,
-    write_classification_report,
+from hfnlp.data.images import open_image
+from hfnlp.errors import RecipeError
+from hfnlp.models import FAMILIES
+from hfnlp.models.image_classifier import (
+    ImageClassifierConfig,
+    ImageClassifierForImageClassification,
+    head_parameters,
+    image_classifier_config,
 )
+from hfnlp.recipe import Recipe
+from hfnlp.tasks import register_task
+from hfnlp.tasks.base import ClassificationTask
+from hfnlp.training.batching import LengthBucketingTrainer
+from hfnlp.training.run import FitPlan, TaskData
+from hfnlp.training.run_folder import EXAMPLE_IMAGE, RunFolder
 
 logger = logging.getLogger(__name__)
-TASK = "image-classification"
-_SET_BY_DATA = ("num_labels", "id2label", "label2id")
-# The pretrained_cfg keys that timm's resolve_data_config reads: what the image processor needs.
-_DATA_CONFIG_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
 
 
-def run_image_classification(recipe: Recipe, options: RunOptions) -> dict[str, Any]:
-    """Train, evaluate on the test split, write reports and save the final model; return ``metrics.json``."""
-    started = time.time()
-    if recipe.training.group_by_length:
-        raise RecipeError("training.group_by_length: images have no length to group batches by; set it to false")
-    run = RunFolder(recipe.output_dir)
-    # Under `accelerate launch` the main process prepares the folder first; the others then reopen it.
-    with PartialState().main_process_first():
-        resume_from = run.prepare(recipe, resume=options.resume)
-    set_seed(recipe.seed)
-    data = load_image_classification(recipe.data, seed=recipe.seed)
-    logger.info(
-        "splits: %s; skipped bad images: %s; ignored non-image files: %s",
-        {k: len(v) for k, v in data.splits.items()},
-        data.skipped_images,
-        data.ignored_files,
-    )
-    config = image_classifier_config(recipe.model, data.label_names)
-    model = build_image_model(config)
-    processor = image_processor_for(config)
-    train_transform = build_train_transform(recipe.data.augmentation, processor.data_config, processor.val_transforms)
-    splits = {
-        name: TransformedImages(split, train_transform if name == "train" else processor.val_transforms)
-        for name, split in data.splits.items()
-    }
-    callbacks = list(options.callbacks)
-    if config.freeze_backbone_epochs:
-        callbacks.append(FreezeBackboneCallback(config.freeze_backbone_epochs))
-    trainer = fit(
-        recipe,
-        run,
-        model=model,
-        splits=splits,
-        resume_from=resume_from,
-        data_collator=default_data_collator,
-        compute_metrics=classification_metrics(len(data.label_names)),
-        callbacks=callbacks,
-        trainer_class=ImageClassificationTrainer,
-        mixup=build_mixup(recipe.data.augmentation, len(data.label_names), recipe.training.label_smoothing_factor),
-    )
-    test = trainer.predict(splits["test"], metric_key_prefix="test")  # gathered from every process
-    if trainer.is_world_process_zero():
-        scores = classification_scores(np.argmax(test.predictions, axis=-1), test.label_ids, data.label_names)
-        write_classification_report(run.path, scores, data.label_names)
-        plot_training_curves(trainer.state.log_history, run.path / "curves.png")
-    save_final_model(trainer, run)
-    summary = write_metrics(run, trainer, test.metrics, started)
-    summary.update(skipped_images=data.skipped_images, ignored_files=data.ignored_files)
-    if trainer.is_world_process_zero():
-        run.metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    return summary
+class ImageClassification(ClassificationTask):
+    """Images → one label each: a pretrained timm backbone fine-tuned with a new head (or trained from scratch)."""
 
+    name = "image-classification"
+    pipeline_tag = "image-classification"
+    auto_class = "AutoModelForImageClassification"
+    data_config = ImageDataConfig
 
-def image_classifier_config(model_section: dict[str, Any], label_names: list[str]) -> ImageClassifierConfig:
-    """The model config for the recipe's ``model`` section and the data's labels, with ``pretrained_cfg`` (image
-    size, interpolation, crop, normalisation) taken from the backbone's pretrained config."""
-    params = {key: value for key, value in model_section.items() if key != "type"}
-    clashing = [key for key in _SET_BY_DATA if key in params]
-    if clashing:
-        raise RecipeError(f"model.{clashing[0]} is set from the data's labels; remove it from the recipe")
-    try:
-        config = ImageClassifierConfig(
-            id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)}, **params
+    def check_recipe(self, recipe: Recipe) -> None:
+        super().check_recipe(recipe)
+        if recipe.training.group_by_length:
+            raise RecipeError("training.group_by_length: images have no length to group batches by; set it to false")
+
+    def load_data(self, recipe: Recipe) -> TaskData:
+        data = load_image_classification(recipe.data, seed=recipe.seed)
+        counts = {"skipped_images": data.skipped_images, "ignored_files": data.ignored_files}
+        logger.info("splits: %s; %s", {k: len(v) for k, v in data.splits.items()}, counts)
+        return TaskData(data.splits, data.label_names, counts)
+
+    def build_model(self, recipe: Recipe, data: TaskData, processor: None) -> PreTrainedModel:
+        params = {key: value for key, value in recipe.model.items() if key != "type"}
+        return FAMILIES[recipe.model["type"]].build_model(image_classifier_config(params, data.label_names))
+
+    def plan_fit(
+        self, recipe: Recipe, run: RunFolder, data: TaskData, processor: None, model: PreTrainedModel
+    ) -> FitPlan:
+        image_processor = image_processor_for(model.config)
+        augmentation = recipe.data.augmentation
+        train_transform = build_train_transform(
+            augmentation, image_processor.data_config, image_processor.val_transforms
         )
-    except (TypeError, ValueError) as error:  # strict type checks and __post_init__ range checks
-        raise RecipeError(f"model: {error}") from error
-    config.pretrained_cfg = resolve_pretrained_cfg(config.architecture, config.image_size)
-    return config
+        splits = {
+            name: TransformedImages(split, train_transform if name == "train" else image_processor.val_transforms)
+            for name, split in data.splits.items()
+        }
+        freeze_epochs = model.config.freeze_backbone_epochs
+        num_labels = len(data.label_names)
+        return FitPlan(
+            splits=splits,
+            data_collator=default_data_collator,
+            compute_metrics=self.compute_metrics(data),
+            trainer_class=ImageClassificationTrainer,
+            callbacks=[FreezeBackboneCallback(freeze_epochs)] if freeze_epochs else [],
+            trainer_kwargs={
+                "mixup": build_mixup(augmentation, num_labels, recipe.training.label_smoothing_factor),
+            },
+        )
 
+    def card_examples(self, run: RunFolder, data: TaskData) -> list[str]:
+        """The first test image, saved as ``example.png`` in the run folder (the card copies it into the model
+        folder, so that the snippet, and a Hub widget, have a picture to run on)."""
+        split = data.splits["test"] if "test" in data.splits else data.splits["validation"]
+        open_image(split[0]["image"]).save(run.file(EXAMPLE_IMAGE))
+        return [EXAMPLE_IMAGE]
 
-def resolve_pretrained_cfg(architecture: str, image_size: int | None = None) -> dict[str, Any]:
-    """The data-config part of timm's pretrained config for ``architecture``, at ``image_size`` if given."""
-    pretrained_cfg = get_pretrained_cfg(architecture)
-    if pretrained_cfg is None:
-        raise HfnlpError(f"unknown timm backbone {architecture!r} (see timm.list_models())")
-    values = pretrained_cfg.to_dict()
-    data_config = {key: values[key] for key in _DATA_CONFIG_KEYS if values.get(key) is not None}
-    if image_size:
-        data_config["input_size"] = (data_config.get("input_size", (3,))[0], image_size, image_size)
-    return data_config
+    def card_texts(self, run_dir: Path, examples: list[str]) -> list[str]:
+        """None: an image classifier's inputs have no language (its label names are not a language claim)."""
+        return []
 
-
-def build_image_model(config: ImageClassifierConfig) -> ImageClassifierForImageClassification:
-    """A new classifier: the backbone's pretrained weights (``config.weights`` file, or timm Hub / packaged
-    weights when ``config.pretrained``) or timm's own initialisation, and a new head with small weights
-    (normal, std ``config.initializer_range``; zero bias), so training starts from near-uniform predictions."""
-    model = ImageClassifierForImageClassification(config)
-    backbone = create_backbone(
-        config.architecture,
-        pretrained=config.pretrained,
-        weights=config.weights,
-        num_classes=config.num_labels,
-        **(config.model_args or {}),
-    )
-    model.timm_model.load_state_dict(backbone.state_dict())
-    with torch.no_grad():
-        for parameter in head_parameters(model):
-            if parameter.ndim > 1:
-                parameter.normal_(0.0, config.initializer_range)
-            else:
-                parameter.zero_()
-    return model
+    def augmented_examples(
+        self, recipe: Recipe, count: int, seed: int
+    ) -> tuple[torch.Tensor, torch.Tensor, list[str], dict[str, Any]]:
+        """``count`` random training images after the recipe's augmentation (mixup / cutmix included), as the model
+        sees them: ``(pixel_values, targets, label_names, data_config)``; targets are class probabilities."""
+        set_seed(seed)
+        data = load_image_classification(recipe.data, seed=recipe.seed, validate=False)
+        train = data.splits["train"]
+        params = {key: value for key, value in recipe.model.items() if key != "type"}
+        processor = image_processor_for(image_classifier_config(params, data.label_names))
+        augmentation = recipe.data.augmentation
+        transform = build_train_transform(augmentation, processor.data_config, processor.val_transforms)
+        rows = np.random.default_rng(seed).choice(len(train), size=count, replace=count > len(train))
+        examples = TransformedImages(train.select(rows), transform)
+        pixel_values = torch.stack([examples[i]["pixel_values"] for i in range(len(examples))])
+        labels = torch.tensor(train.select(rows)["label"])
+        targets = torch.nn.functional.one_hot(labels, len(data.label_names)).float()
+        mixup = build_mixup(augmentation, len(data.label_names), recipe.training.label_smoothing_factor)
+        if mixup is not None:
+            pixel_values, targets = mix_batch(mixup, pixel_values, labels)
+        return pixel_values, targets, data.label_names, processor.data_config
 
 
 def image_processor_for(config: ImageClassifierConfig) -> TimmWrapperImageProcessor:
     """The image processor that ``pipeline`` loads from the saved ``config.json``: its ``val_transforms`` are
     the evaluation transform and its ``data_config`` feeds the training augmentation."""
     return TimmWrapperImageProcessor(pretrained_cfg=config.pretrained_cfg, architecture=config.architecture)
-
-
-def head_parameters(model: ImageClassifierForImageClassification) -> list[torch.nn.Parameter]:
-    """The new classification head's parameters."""
-    return list(model.timm_model.get_classifier().parameters())
 
 
 def fine_tuning_param_groups(
@@ -258,4 +228,4 @@ class ImageClassificationTrainer(LengthBucketingTrainer):
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
 
-register_task(TaskSpec(name=TASK, data_config=ImageDataConfig, tokenizer_config=None, run=run_image_classification))
+register_task(ImageClassification())

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import logging
-import time
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from accelerate import PartialState
 from datasets import DatasetDict
-from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase, set_seed
+from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
 
 from hfnlp.data.text import TextDataConfig, load_text_classification
 from hfnlp.errors import RecipeError
 from hfnlp.models import FAMILIES
-from hfnlp.models.initialization import initialize_weights
-from hfnlp.recipe import Recipe, TaskSpec, register_task
+from hfnlp.recipe import Recipe
+from hfnlp.tasks import register_task
+from hfnlp.tasks.base import ClassificationTask
 from hfnlp.tokenization.text import (
     TextTokenizerConfig,
     char_pipeline,
@@ -28,55 +27,63 @@ from hfnlp.tokenization.text import (
     train_tokenizer,
 )
 from hfnlp.tokenization.vectors import load_pretrained_vectors
-from hfnlp.training.engine import RunFolder, RunOptions, fit, save_final_model, write_metrics
-from hfnlp.training.reports import (
-    classification_metrics,
-    classification_scores,
-    plot_training_curves,
-    write_classification_report,
-)
+from hfnlp.training.run import FitPlan, TaskData
+from hfnlp.training.run_folder import RunFolder
 
 logger = logging.getLogger(__name__)
-TASK = "text-classification"
-_SET_BY_TOKENIZER = ("vocab_size", "pad_token_id", "num_labels", "id2label", "label2id")
+MAX_EXAMPLE_CHARS = 300  # long reviews (IMDb) are cut so that the card's snippet stays readable
+NUM_EXAMPLES = 3
 
 
-def run_text_classification(recipe: Recipe, options: RunOptions) -> dict[str, Any]:
-    """Train, evaluate on the test split, write reports and save the final model; return ``metrics.json``."""
-    started = time.time()
-    run = RunFolder(recipe.output_dir)
-    # Under `accelerate launch` the main process prepares the folder and trains the tokenizer; the others wait,
-    # then find and reuse what it wrote.
-    with PartialState().main_process_first():
-        resume_from = run.prepare(recipe, resume=options.resume)
-        set_seed(recipe.seed)
+class TextClassification(ClassificationTask):
+    """Texts → one label each; any family registered for sequence classification (TextRNN, TextCNN, fastText)."""
+
+    name = "text-classification"
+    pipeline_tag = "text-classification"
+    auto_class = "AutoModelForSequenceClassification"
+    data_config = TextDataConfig
+    tokenizer_config = TextTokenizerConfig
+    set_by_run = ("vocab_size", "pad_token_id", "num_labels", "id2label", "label2id")
+
+    def load_data(self, recipe: Recipe) -> TaskData:
         data = load_text_classification(recipe.data, seed=recipe.seed)
-        tokenizer = tokenizer_for_run(run, recipe.tokenizer, data.splits["train"]["text"])
-    logger.info("splits: %s; skipped bad rows: %s", {k: len(v) for k, v in data.splits.items()}, data.skipped_rows)
-    encoded = encode_splits(data.splits, tokenizer, recipe.tokenizer.max_length)
-    model = build_text_model(recipe, tokenizer, data.label_names)
-    if hasattr(model, "learn_from_training_data"):  # e.g. fastText's n-gram vocabulary and TF-IDF weights
-        model.learn_from_training_data(list(encoded["train"]["input_ids"]))
-    trainer = fit(
-        recipe,
-        run,
-        model=model,
-        splits=encoded,
-        resume_from=resume_from,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=classification_metrics(len(data.label_names)),
-        callbacks=options.callbacks,
-    )
-    test = trainer.predict(encoded["test"], metric_key_prefix="test")  # gathered from every process
-    if trainer.is_world_process_zero():
-        scores = classification_scores(np.argmax(test.predictions, axis=-1), test.label_ids, data.label_names)
-        write_classification_report(run.path, scores, data.label_names)
-        plot_training_curves(trainer.state.log_history, run.path / "curves.png")
-    save_final_model(trainer, run)
-    summary = write_metrics(run, trainer, test.metrics, started)
-    summary["skipped_rows"] = data.skipped_rows
-    return summary
+        logger.info("splits: %s; skipped bad rows: %s", {k: len(v) for k, v in data.splits.items()}, data.skipped_rows)
+        return TaskData(data.splits, data.label_names, {"skipped_rows": data.skipped_rows})
+
+    def prepare_processor(self, recipe: Recipe, run: RunFolder, data: TaskData) -> PreTrainedTokenizerBase:
+        return tokenizer_for_run(run, recipe.tokenizer, data.splits["train"]["text"])
+
+    def load_processor(self, recipe: Recipe, run: RunFolder) -> PreTrainedTokenizerBase:
+        return load_saved_tokenizer(run.tokenizer_dir, recipe.tokenizer)
+
+    def build_model(self, recipe: Recipe, data: TaskData, processor: PreTrainedTokenizerBase) -> PreTrainedModel:
+        return build_text_model(recipe, processor, data.label_names)
+
+    def plan_fit(
+        self,
+        recipe: Recipe,
+        run: RunFolder,
+        data: TaskData,
+        processor: PreTrainedTokenizerBase,
+        model: PreTrainedModel,
+    ) -> FitPlan:
+        encoded = encode_splits(data.splits, processor, recipe.tokenizer.max_length)
+        if hasattr(model, "learn_from_training_data"):  # e.g. fastText's n-gram vocabulary and TF-IDF weights
+            model.learn_from_training_data(list(encoded["train"]["input_ids"]))
+        return FitPlan(
+            splits=encoded,
+            data_collator=DataCollatorWithPadding(processor),
+            processing_class=processor,
+            compute_metrics=self.compute_metrics(data),
+        )
+
+    def card_examples(self, run: RunFolder, data: TaskData) -> list[str]:
+        return [text[:MAX_EXAMPLE_CHARS] for text in data.splits["test"]["text"][:NUM_EXAMPLES]]
+
+    def export_onnx(self, model_dir: Path) -> Any:
+        from hfnlp.models.onnx_export import export_onnx
+
+        return export_onnx(model_dir)
 
 
 def tokenizer_for_run(run: RunFolder, config: TextTokenizerConfig, train_texts: list[str]) -> PreTrainedTokenizerBase:
@@ -116,14 +123,11 @@ def encode_splits(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_l
 
 
 def build_text_model(recipe: Recipe, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> PreTrainedModel:
-    """A freshly initialised model of the recipe's family, sized for the tokenizer and labels.
+    """A new model of the recipe's family, sized for the tokenizer and labels, as its config describes.
 
     Pretrained vectors named by ``tokenizer.pretrained_vectors`` are copied into the embedding.
     """
     params = {key: value for key, value in recipe.model.items() if key != "type"}
-    clashing = [key for key in _SET_BY_TOKENIZER if key in params]
-    if clashing:
-        raise RecipeError(f"model.{clashing[0]} is set from the tokenizer and labels; remove it from the recipe")
     family = FAMILIES[recipe.model["type"]]
     vectors = None
     if recipe.tokenizer.pretrained_vectors:
@@ -145,14 +149,11 @@ def build_text_model(recipe: Recipe, tokenizer: PreTrainedTokenizerBase, label_n
         label2id={name: i for i, name in enumerate(label_names)},
         **params,
     )
-    model = family.model_class(config)
-    initialize_weights(model, config.initializer, include_embeddings=config.initialize_embeddings)
+    model = family.build_model(config)
     if vectors is not None:
         with torch.no_grad():
             model.get_input_embeddings().weight.copy_(vectors)
     return model
 
 
-register_task(
-    TaskSpec(name=TASK, data_config=TextDataConfig, tokenizer_config=TextTokenizerConfig, run=run_text_classification)
-)
+register_task(TextClassification())

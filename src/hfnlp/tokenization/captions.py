@@ -12,8 +12,9 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from datasets import DatasetDict
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from hfnlp.errors import RecipeError
 
@@ -82,4 +83,30 @@ def train_caption_tokenizer(config: CaptionTokenizerConfig, captions: Iterable[s
         padding_side="right",
         truncation_side="right",
         model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def encode_captions(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, offsets: dict[str, int]) -> DatasetDict:
+    """One row per caption (train on every caption): ``image_index``, ``input_ids`` and ``length``."""
+
+    def explode(captions: list[list[str]], indices: list[int], offset: int) -> dict[str, list]:
+        texts = [text for image_captions in captions for text in image_captions]
+        image_index = [offset + i for i, image_captions in zip(indices, captions, strict=True) for _ in image_captions]
+        input_ids = tokenizer(texts, truncation=True)["input_ids"]
+        return {"image_index": image_index, "input_ids": input_ids, "length": [len(ids) for ids in input_ids]}
+
+    return DatasetDict(
+        {
+            split: splits[split].map(
+                explode,
+                batched=True,
+                with_indices=True,
+                input_columns=["captions"],
+                remove_columns=splits[split].column_names,
+                fn_kwargs={"offset": offsets[split]},
+                desc=f"tokenizing {split} captions",
+            )
+            for split in ("train", "validation")
+            if split in splits
+        }
     )

@@ -13,12 +13,12 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import transformers
+from accelerate import PartialState
 from datasets import DatasetDict
 from safetensors import SafetensorError
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
@@ -29,75 +29,9 @@ from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.recipe import Recipe
 from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.optim import LazyAdamW, uses_sparse_gradients
+from hfnlp.training.run_folder import RECIPE, RunFolder, last_complete_checkpoint
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    """Command-line options of ``hfnlp train`` that are not part of the recipe."""
-
-    resume: bool = False
-    callbacks: list[TrainerCallback] = field(default_factory=list)
-
-
-class RunFolder:
-    """The folder a run writes: resolved recipe, tokenizer, checkpoints, logs, reports, final model."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    @property
-    def recipe_path(self) -> Path:
-        return self.path / "recipe.yaml"
-
-    @property
-    def tokenizer_dir(self) -> Path:
-        return self.path / "tokenizer"
-
-    @property
-    def model_dir(self) -> Path:
-        return self.path / "model"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / "metrics.json"
-
-    def prepare(self, recipe: Recipe, resume: bool) -> str | None:
-        """Create or reopen the folder; return the checkpoint to resume from (``None`` = start fresh).
-
-        A folder that already holds checkpoints or a finished model is never overwritten silently.
-        """
-        checkpoint = last_complete_checkpoint(self.path) if self.path.is_dir() else None
-        if not resume and (checkpoint or self.model_dir.exists()):
-            raise HfnlpError(
-                f"{self.path} already holds a run ({'checkpoints' if checkpoint else 'a final model'}); "
-                "pass --resume to continue it, or choose another folder with --set output_dir=..."
-            )
-        if resume and checkpoint is None:
-            logger.warning("--resume: no checkpoint in %s yet, starting from the beginning", self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        recipe.save(self.recipe_path)
-        return checkpoint
-
-
-def last_complete_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint that was completely written, or ``None``.
-
-    Trainer writes ``trainer_state.json`` last, so a checkpoint whose state file is missing or cut short was
-    interrupted (a crash or kill while saving); it is moved aside as ``checkpoint-N.incomplete`` so neither
-    resume nor checkpoint rotation ever picks it.
-    """
-    while (candidate := get_last_checkpoint(str(folder))) is not None:
-        try:
-            json.loads((Path(candidate) / TRAINER_STATE_NAME).read_text())
-            return candidate
-        except (OSError, ValueError):
-            aside = Path(f"{candidate}.incomplete")
-            shutil.rmtree(aside, ignore_errors=True)
-            Path(candidate).rename(aside)
-            logger.warning("ignoring %s: it was not completely written (moved to %s)", candidate, aside.name)
-    return None
 
 
 def resolve_precision(mixed_precision: str) -> tuple[bool, bool]:
@@ -173,10 +107,36 @@ def build_training_arguments(recipe: Recipe, output_dir: str | Path, **overrides
     return TrainingArguments(**kwargs)
 
 
+class EpochTimer(TrainerCallback):
+    """Wall time of each training epoch, evaluation excluded (``seconds_per_epoch`` in ``metrics.json``)."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
+        self.durations.append(time.perf_counter() - self._start)
+
+
+def process_state(recipe: Recipe) -> PartialState:
+    """This process's place in the run (main or not, how many processes), as Trainer sees it.
+
+    accelerate's state is a singleton set up by whoever asks first, and only ``TrainingArguments`` sets it up from
+    the launch as Trainer needs it (several CPU processes under ``accelerate launch`` are one gloo group only then;
+    a bare ``PartialState()`` sees each as alone), so they are built first.
+    """
+    build_training_arguments(recipe, recipe.output_dir)
+    return PartialState()
+
+
 def fit(
     recipe: Recipe,
     run: RunFolder,
     *,
+    args: TrainingArguments,
     model: PreTrainedModel,
     splits: DatasetDict,
     resume_from: str | None,
@@ -188,8 +148,7 @@ def fit(
     **trainer_kwargs: Any,
 ) -> Trainer:
     """Train with ``transformers.Trainer`` on ``splits['train']``, evaluating on ``splits['validation']``."""
-    args = build_training_arguments(recipe, run.path)
-    all_callbacks = list(callbacks)
+    all_callbacks = [*callbacks, EpochTimer()]
     if recipe.training.early_stopping_patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.training.early_stopping_patience))
     train_dataset = splits["train"]
@@ -243,22 +202,25 @@ def _write_failure(what: str, run: RunFolder, error: BaseException) -> str:
     return f"could not {what} ({type(error).__name__}: {error}); {free_mib:,.0f} MiB free there."
 
 
-def save_final_model(trainer: Trainer, run: RunFolder) -> Path:
-    """Save the (best) model with its processor and the resolved recipe as a shareable folder.
+def save_final_model(trainer: Trainer, run: RunFolder, complete: Callable[[PreTrainedModel, Path], None]) -> Path:
+    """Save the (best) model as a shareable folder: weights and config (every process takes part, as sharded
+    training needs), then on the main process ``complete(model, folder)`` (the task's processors and code) and
+    the resolved recipe.
 
     Trainer also writes ``training_args.bin``, a pickle: it stays out of a folder meant for others to load.
     """
     try:
         trainer.save_model(str(run.model_dir))  # writes on the main process only
+        if trainer.is_world_process_zero():
+            (run.model_dir / "training_args.bin").unlink(missing_ok=True)
+            complete(trainer.accelerator.unwrap_model(trainer.model), run.model_dir)
+            shutil.copy(run.recipe_path, run.model_dir / RECIPE)
     except (OSError, RuntimeError, SafetensorError) as error:  # what file writers raise on a full disk
         raise HfnlpError(
             _write_failure(f"write the final model folder {run.model_dir}", run, error)
             + " The checkpoints are intact: make room, then run the same command with --resume (no training step"
             " is repeated)."
         ) from error
-    if trainer.is_world_process_zero():
-        (run.model_dir / "training_args.bin").unlink(missing_ok=True)
-        shutil.copy(run.recipe_path, run.model_dir / "recipe.yaml")
     return run.model_dir
 
 
@@ -274,8 +236,11 @@ def environment_summary() -> dict[str, Any]:
     }
 
 
-def write_metrics(run: RunFolder, trainer: Trainer, test_metrics: dict[str, float], started: float) -> dict:
-    """Write ``metrics.json``: test metrics, best validation score, epochs, throughput, wall time, environment."""
+def write_metrics(
+    run: RunFolder, trainer: Trainer, test_metrics: dict[str, float], started: float, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """Write ``metrics.json`` once: test metrics, best validation score, epochs, throughput, wall time, environment,
+    and the task's ``extra`` entries (skipped rows, validation scores, ...)."""
     state = trainer.state
     train_log = next((entry for entry in reversed(state.log_history) if "train_runtime" in entry), {})
     summary = {
@@ -286,13 +251,20 @@ def write_metrics(run: RunFolder, trainer: Trainer, test_metrics: dict[str, floa
         "global_step": state.global_step,
         "train_runtime_s": train_log.get("train_runtime"),
         "train_samples_per_second": train_log.get("train_samples_per_second"),
+        "seconds_per_epoch": _seconds_per_epoch(trainer),
         "wall_time_s": round(time.time() - started, 2),
         "peak_memory_mb": peak_memory_mb(),
         "environment": environment_summary(),
+        **extra,
     }
     if trainer.is_world_process_zero():
         run.metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
+
+
+def _seconds_per_epoch(trainer: Trainer) -> float | None:
+    timer = next(c for c in trainer.callback_handler.callbacks if isinstance(c, EpochTimer))
+    return round(sum(timer.durations) / len(timer.durations), 2) if timer.durations else None
 
 
 def peak_memory_mb() -> float:

@@ -16,6 +16,12 @@ import numpy as np  # noqa: E402
 from transformers import EvalPrediction  # noqa: E402
 
 from hfnlp.metrics import load_metric  # noqa: E402
+from hfnlp.training.run_folder import (  # noqa: E402
+    CLASSIFICATION_REPORT,
+    CLASSIFICATION_REPORT_TXT,
+    CONFUSION_MATRIX_CSV,
+    CONFUSION_MATRIX_PNG,
+)
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1")
 
@@ -50,15 +56,15 @@ def classification_scores(
 def write_classification_report(folder: str | Path, scores: dict[str, Any], label_names: Sequence[str]) -> None:
     """Write ``classification_report.{json,txt}`` and ``confusion_matrix.{csv,png}`` from ``scores``."""
     folder = Path(folder)
-    (folder / "classification_report.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False))
-    (folder / "classification_report.txt").write_text(format_report(scores, label_names))
+    (folder / CLASSIFICATION_REPORT).write_text(json.dumps(scores, indent=2, ensure_ascii=False))
+    (folder / CLASSIFICATION_REPORT_TXT).write_text(format_report(scores, label_names))
     matrix = np.asarray(scores["confusion_matrix"])
-    with (folder / "confusion_matrix.csv").open("w", newline="", encoding="utf-8") as handle:
+    with (folder / CONFUSION_MATRIX_CSV).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["true \\ predicted", *label_names])
         for name, row in zip(label_names, matrix, strict=True):
             writer.writerow([name, *row.tolist()])
-    plot_confusion_matrix(matrix, label_names, folder / "confusion_matrix.png")
+    plot_confusion_matrix(matrix, label_names, folder / CONFUSION_MATRIX_PNG)
 
 
 def format_report(scores: dict[str, Any], label_names: Sequence[str]) -> str:
@@ -95,7 +101,7 @@ def plot_confusion_matrix(matrix: np.ndarray, label_names: Sequence[str], path: 
 
 def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path) -> None:
     """Save train/eval loss and the learning rate against steps and every eval metric against epochs, from
-    Trainer's log history (also redrawn during training by :class:`~hfnlp.training.live_plots.LivePlotsCallback`)."""
+    Trainer's log history (at the end of a run, and whenever a live view asks for it during one)."""
     train = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
     evals = [entry for entry in log_history if "eval_loss" in entry]
     metric_names = sorted({key for entry in evals for key in entry if key.removeprefix("eval_") in SUMMARY_METRICS})

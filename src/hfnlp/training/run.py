@@ -1,0 +1,123 @@
+"""The run template: prepare → data → processor → model → fit → evaluate → report → save, written once.
+
+Every task runs through :func:`run_task`, which owns the sequence, the process guards under ``accelerate
+launch`` (the main process prepares the folder, the data and the processor first, the others then reuse what it
+wrote; run files are written by one process only), the run folder, ``metrics.json`` and the final model folder.
+A task supplies small hooks (:class:`TaskHooks`): what is really its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from datasets import DatasetDict
+from transformers import PreTrainedModel, Trainer, TrainerCallback, set_seed
+
+from hfnlp.recipe import Recipe
+from hfnlp.training.batching import LengthBucketingTrainer
+from hfnlp.training.engine import build_training_arguments, fit, save_final_model, write_metrics
+from hfnlp.training.reports import plot_training_curves
+from hfnlp.training.run_folder import CURVES, RunFolder
+
+
+@dataclass
+class RunOptions:
+    """Options of a run that are not part of the recipe."""
+
+    resume: bool = False
+    callbacks: list[TrainerCallback] = field(default_factory=list)
+
+
+@dataclass
+class TaskData:
+    """A task's validated data: raw splits, the label set (classification), and counts for ``metrics.json``."""
+
+    splits: DatasetDict
+    label_names: list[str] | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FitPlan:
+    """What ``Trainer`` trains on and how: splits ready for the model and the Trainer's parts."""
+
+    splits: dict[str, Any]
+    data_collator: Callable | None = None
+    processing_class: Any = None
+    compute_metrics: Callable | None = None
+    trainer_class: type[Trainer] = LengthBucketingTrainer
+    callbacks: list[TrainerCallback] = field(default_factory=list)
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    """Final scores: the test split's metrics (``test_*`` keys), extra ``metrics.json`` entries, raw outputs."""
+
+    test_metrics: dict[str, float]
+    summary: dict[str, Any] = field(default_factory=dict)
+    predictions: Any = None
+
+
+class TaskHooks(Protocol):
+    """What :func:`run_task` asks of a task (implemented by :class:`hfnlp.tasks.base.Task`)."""
+
+    def load_data(self, recipe: Recipe) -> TaskData: ...
+
+    def prepare_processor(self, recipe: Recipe, run: RunFolder, data: TaskData) -> Any: ...
+
+    def build_model(self, recipe: Recipe, data: TaskData, processor: Any) -> PreTrainedModel: ...
+
+    def plan_fit(
+        self, recipe: Recipe, run: RunFolder, data: TaskData, processor: Any, model: PreTrainedModel
+    ) -> FitPlan: ...
+
+    def evaluate(self, trainer: Trainer, plan: FitPlan, data: TaskData) -> Evaluation: ...
+
+    def write_reports(self, recipe: Recipe, run: RunFolder, evaluation: Evaluation, data: TaskData) -> None: ...
+
+    def card_examples(self, run: RunFolder, data: TaskData) -> list[str]: ...
+
+    def complete_model_folder(self, model: PreTrainedModel, processor: Any, folder: Any) -> None: ...
+
+
+def run_task(task: TaskHooks, recipe: Recipe, options: RunOptions) -> dict[str, Any]:
+    """Run ``recipe`` with ``task``'s hooks; return the summary written to ``metrics.json``."""
+    started = time.time()
+    run = RunFolder(recipe.output_dir)
+    args = build_training_arguments(recipe, run.path)  # also sets up the processes of an `accelerate launch`
+    # Under `accelerate launch` the main process prepares the folder, reads the data, trains the tokenizer and
+    # caches what the task caches; the others wait, then read what it wrote.
+    with args.main_process_first(local=False, desc="preparing the run"):
+        resume_from = run.prepare(recipe, resume=options.resume, main_process=args.process_index == 0)
+        set_seed(recipe.seed)
+        data = task.load_data(recipe)
+        processor = task.prepare_processor(recipe, run, data)
+        model = task.build_model(recipe, data, processor)
+        plan = task.plan_fit(recipe, run, data, processor, model)
+    trainer = fit(
+        recipe,
+        run,
+        args=args,
+        model=model,
+        splits=plan.splits,
+        resume_from=resume_from,
+        data_collator=plan.data_collator,
+        processing_class=plan.processing_class,
+        compute_metrics=plan.compute_metrics,
+        callbacks=[*options.callbacks, *plan.callbacks],
+        trainer_class=plan.trainer_class,
+        **plan.trainer_kwargs,
+    )
+    evaluation = task.evaluate(trainer, plan, data)  # on every process: predictions are gathered
+    if trainer.is_world_process_zero():
+        task.write_reports(recipe, run, evaluation, data)
+        plot_training_curves(trainer.state.log_history, run.file(CURVES))
+        examples = task.card_examples(run, data)
+        run.card_examples_path.write_text(json.dumps(examples, ensure_ascii=False), encoding="utf-8")
+    save_final_model(trainer, run, lambda model, folder: task.complete_model_folder(model, processor, folder))
+    return write_metrics(run, trainer, evaluation.test_metrics, started, extra={**data.counts, **evaluation.summary})
