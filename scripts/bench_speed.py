@@ -853,7 +853,7 @@ def hfnlp_text_worker(job: Job) -> dict[str, Any]:
     """hfnlp's path: the whole ``hfnlp train`` run in-process, with its tokenizer training and encoding timed and a
     callback timing each training epoch (evaluation excluded) and each evaluation."""
     from hfnlp.tasks import get_task, text_classification
-    from hfnlp.training.engine import resolve_precision
+    from hfnlp.training.arguments import resolve_precision
     from hfnlp.training.run import RunOptions
 
     recipe = _hfnlp_recipe(job)

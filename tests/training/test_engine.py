@@ -9,13 +9,8 @@ import torch
 
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.tasks import recipe_from_dict
-from hfnlp.training.engine import (
-    RunFolder,
-    build_training_arguments,
-    cpu_has_native_bf16,
-    last_complete_checkpoint,
-    resolve_precision,
-)
+from hfnlp.training.arguments import build_training_arguments, cpu_has_native_bf16, resolve_precision
+from hfnlp.training.run_folder import RunFolder, last_complete_checkpoint
 
 
 def make_checkpoint(folder, step, state: str | None):

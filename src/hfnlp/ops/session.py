@@ -23,7 +23,7 @@ from hfnlp.ops.live_status import LiveStatusCallback
 from hfnlp.ops.notify import NotifyCallback
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import get_task
-from hfnlp.training.engine import process_state
+from hfnlp.training.arguments import process_state
 from hfnlp.training.run import RunOptions
 
 

@@ -18,8 +18,9 @@ from datasets import DatasetDict
 from transformers import PreTrainedModel, Trainer, TrainerCallback, set_seed
 
 from hfnlp.recipe import Recipe
+from hfnlp.training.arguments import build_training_arguments
 from hfnlp.training.batching import LengthBucketingTrainer
-from hfnlp.training.engine import build_training_arguments, fit, save_final_model, write_metrics
+from hfnlp.training.engine import fit, save_final_model, write_metrics
 from hfnlp.training.reports import plot_training_curves
 from hfnlp.training.run_folder import CURVES, RunFolder
 
