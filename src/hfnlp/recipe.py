@@ -7,7 +7,10 @@ family's ``PretrainedConfig``. Loading a recipe file goes through :func:`hfnlp.t
 tasks; this module is below them and knows none.
 
 Every key is checked: an unknown or mistyped key raises :class:`~hfnlp.errors.RecipeError` naming it and
-suggesting the closest valid key; a value of the wrong type names the key, the expected type and the value.
+suggesting the closest valid key; a value of the wrong type names the key, the expected type and the value; a value
+out of range (a zero batch size, a learning rate of 0 or NaN, an unknown scheduler) names the key, the value and
+what is allowed. Recipe files are read with a safe loader that also refuses duplicate keys, aliases, deep nesting
+and files over :data:`MAX_RECIPE_BYTES`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import copy
 import dataclasses
 import difflib
 import inspect
+import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,10 +30,18 @@ import yaml
 
 from hfnlp.errors import RecipeError
 
+MAX_RECIPE_BYTES = 1_000_000  # recipes are a few kB; a bound keeps a wrong path or a hostile file from costing memory
+MAX_RECIPE_DEPTH = 50  # nesting levels; PyYAML composes recursively, so a deeper file would end in a RecursionError
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit unsigned
+
 
 @dataclass
 class TrainingConfig:
-    """How to train: maps onto ``transformers.TrainingArguments`` plus a few hfnlp options."""
+    """How to train: maps onto ``transformers.TrainingArguments`` plus a few hfnlp options.
+
+    Values are checked when the section is built (:meth:`__post_init__`), so that a recipe that cannot train is
+    refused before any work, not after an epoch.
+    """
 
     num_train_epochs: float = 3.0
     max_steps: int = -1
@@ -55,6 +67,59 @@ class TrainingConfig:
     torch_compile: bool = False
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     disable_tqdm: bool | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse values Trainer would reject late, or accept and silently misuse (0 epochs trains nothing)."""
+        positive_integers = (
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+            "logging_steps",
+        )
+        for key in positive_integers:
+            self._require(key, getattr(self, key) >= 1, "an integer >= 1")
+        for key in ("eval_steps", "save_total_limit", "early_stopping_patience"):
+            self._require(key, getattr(self, key) is None or getattr(self, key) >= 1, "an integer >= 1 or null")
+        self._require("dataloader_num_workers", self.dataloader_num_workers >= 0, "an integer >= 0")
+        self._require("max_steps", self.max_steps == -1 or self.max_steps >= 1, "-1 (train num_train_epochs) or >= 1")
+        if self.max_steps == -1:
+            self._require("num_train_epochs", 0 < self.num_train_epochs < math.inf, "a number > 0 (or set max_steps)")
+        self._require("learning_rate", 0 < self.learning_rate < math.inf, "a finite number > 0, e.g. 1e-3")
+        for key in ("weight_decay", "warmup_steps"):
+            self._require(key, 0 <= getattr(self, key) < math.inf, "a finite number >= 0")
+        self._require("max_grad_norm", 0 < self.max_grad_norm < math.inf, "a finite number > 0, e.g. 1.0")
+        self._require("label_smoothing_factor", 0 <= self.label_smoothing_factor < 1, "a number in [0, 1), e.g. 0.1")
+        # Imported here: transformers is heavy, and this module is imported by commands that never build a recipe.
+        from transformers import SchedulerType
+        from transformers.integrations import INTEGRATION_TO_CALLBACK
+        from transformers.training_args import OptimizerNames
+
+        known_names = {
+            "lr_scheduler_type": [member.value for member in SchedulerType],
+            "optim": [member.value for member in OptimizerNames],
+            "report_to": [*INTEGRATION_TO_CALLBACK, "all", "none"],
+        }
+        for key, names in known_names.items():
+            values = self.report_to if key == "report_to" else [getattr(self, key)]
+            for value in values:
+                if value not in names:
+                    raise RecipeError(
+                        f"training.{key}: {value!r} is not one transformers knows{suggest(value, names)}; "
+                        f"use one of: {', '.join(names)}"
+                    )
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise RecipeError(
+                "training.eval_steps is required when training.eval_strategy is 'steps'; set it to e.g. 500"
+            )
+        if self.eval_strategy == "no" and self.early_stopping_patience is not None:
+            raise RecipeError(
+                "training.early_stopping_patience needs evaluation, but training.eval_strategy is 'no'; "
+                "set eval_strategy to 'epoch' or 'steps', or remove early_stopping_patience"
+            )
+
+    def _require(self, key: str, ok: bool, allowed: str) -> None:
+        if not ok:
+            raise RecipeError(f"training.{key}: {getattr(self, key)!r} is not allowed; use {allowed}")
 
 
 @dataclass
@@ -106,24 +171,111 @@ class Recipe:
     seed: int = 42
     description: str = ""
 
+    def __post_init__(self) -> None:
+        """Refuse a seed that numpy (hence Trainer's data order) cannot take."""
+        if not 0 <= self.seed <= MAX_SEED:
+            raise RecipeError(f"seed: {self.seed!r} is not allowed; use an integer in [0, {MAX_SEED}]")
+
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain data, as written to ``recipe.yaml`` in the run folder."""
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
         """Write the resolved recipe as YAML."""
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, stricter where a recipe is concerned.
+
+    Duplicate keys are refused (plain YAML loading keeps the last one: a second ``training:`` section would
+    silently replace the first); aliases are refused (nested aliases expand exponentially: 865 bytes became 106 MB
+    and 2.7 GB of memory); nesting deeper than :data:`MAX_RECIPE_DEPTH` is refused. Errors are
+    :class:`RecipeError` naming the source and line.
+    """
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self.name = source  # in every mark, so that errors name the file (or the --set option), not "<unicode string>"
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise RecipeError(
+                f"{_place(event.start_mark)}: YAML aliases (*{event.anchor}) are not allowed in a recipe; "
+                "write the value out"
+            )
+        self._depth += 1
+        if self._depth > MAX_RECIPE_DEPTH:
+            place = _place(self.peek_event().start_mark)
+            raise RecipeError(f"{place}: nested more than {MAX_RECIPE_DEPTH} levels deep; a recipe needs a few")
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, LookupError, ArithmeticError) as error:  # a scalar its tag refuses: `!!int x`, `2001-13-45`
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise RecipeError(f"{_place(node.start_mark)}: not valid YAML: {node.value!r} is not a {tag}") from error
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # complex keys are refused by SafeLoader itself; merge keys are not duplicates
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise RecipeError(
+                    f"{_place(key_node.start_mark)}: duplicate key {key!r} (first on line {seen[key]}); "
+                    "keep one and merge their contents"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """``text`` parsed with :class:`RecipeLoader`; a :class:`RecipeError` naming ``source``, line and column if it
+    is not valid YAML."""
+    try:
+        loader = RecipeLoader(text, source)  # already reads, and refuses control characters
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as error:
+        character = chr(error.character) if isinstance(error.character, int) else error.character
+        raise RecipeError(
+            f"{source}: not valid YAML: {error.reason} ({character!r} at character {error.position + 1})"
+        ) from error
+    except yaml.MarkedYAMLError as error:
+        context = f" ({error.context} on line {error.context_mark.line + 1})" if error.context_mark else ""
+        place = _place(error.problem_mark) if error.problem_mark else source
+        raise RecipeError(f"{place}: not valid YAML: {error.problem}{context}") from error
+
+
+def _place(mark: yaml.Mark) -> str:
+    return f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}"
 
 
 def read_recipe_file(path: str | Path) -> dict[str, Any]:
-    """The YAML mapping of a recipe file (safe loading), or a :class:`RecipeError` naming the file."""
+    """The YAML mapping of a recipe file (see :class:`RecipeLoader`), or a :class:`RecipeError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{path}: {size} bytes is too large for a recipe (at most {MAX_RECIPE_BYTES}); is it one?")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise RecipeError(f"{path}: not valid YAML: {error}") from error
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {error.start}); save the recipe as UTF-8") from error
+    except OSError as error:
+        raise RecipeError(f"{path}: cannot read the recipe: {error.strerror}") from error
+    raw = load_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(raw).__name__}")
     return raw
@@ -134,16 +286,18 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str] | tuple[str, ..
     result = copy.deepcopy(dict(raw))
     for override in overrides:
         key, sep, value_text = override.partition("=")
-        if not sep or not key:
-            raise RecipeError(f"override {override!r} must look like section.key=value")
         parts = key.strip().split(".")
+        if not sep or not all(part.strip() for part in parts):
+            raise RecipeError(f"--set {override!r} must look like section.key=value")
         node = result
         for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
+            child = node.get(part)
+            if child is None:  # absent, or written as an empty section (`training:`)
+                child = node[part] = {}
             if not isinstance(child, dict):
-                raise RecipeError(f"override {override!r}: {'.'.join(parts[: depth + 1])} is not a section")
+                raise RecipeError(f"--set {override!r}: {'.'.join(parts[: depth + 1])} is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else None
+        node[parts[-1]] = load_yaml(value_text, f"--set {override!r}") if value_text.strip() else None
     return result
 
 
@@ -224,6 +378,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         raise RecipeError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
     if origin is Literal:
         choices = get_args(annotation)
+        if value is False and "no" in choices:
+            return "no"  # YAML 1.1 reads an unquoted `no` as false, and the README writes `eval_strategy: no`
         if value not in choices:
             raise RecipeError(
                 f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}{suggest(str(value), choices)}"
@@ -270,7 +426,7 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
-def suggest(key: str, valid: Any, prefix: str = "") -> str:
+def suggest(key: Any, valid: Any, prefix: str = "") -> str:
     """`` (did you mean '...'?)`` with the closest of ``valid`` to ``key``, or an empty string."""
-    match = difflib.get_close_matches(key, [str(v) for v in valid], n=1, cutoff=0.6)
+    match = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.6)
     return f" (did you mean '{prefix}{match[0]}'?)" if match else ""

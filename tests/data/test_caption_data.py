@@ -212,3 +212,25 @@ def test_caption_tokenizer_word_level_with_min_frequency(tmp_path):
         load_saved_tokenizer(tmp_path, CaptionTokenizerConfig(min_frequency=1))
     with pytest.raises(RecipeError):
         CaptionTokenizerConfig(max_length=2)
+
+
+def test_the_caption_tokenizer_is_reused_only_for_the_same_train_captions(tmp_path):
+    from types import SimpleNamespace
+
+    from hfnlp.tasks.image_captioning import ImageCaptioning
+    from hfnlp.training.run_folder import RunFolder
+
+    def prepare(captions: list[list[str]]):
+        train = Dataset.from_dict({"captions": captions})
+        recipe = SimpleNamespace(
+            tokenizer=CaptionTokenizerConfig(min_frequency=1), model={}, data=SimpleNamespace(image_size=32)
+        )
+        return ImageCaptioning().prepare_processor(
+            recipe, RunFolder(tmp_path), SimpleNamespace(splits={"train": train})
+        )
+
+    captions = [["a dog runs", "a brown dog"], ["a cat sits"]]
+    first = prepare(captions)
+    assert prepare(captions).tokenizer.get_vocab() == first.tokenizer.get_vocab()
+    with pytest.raises(DataError, match="vocabulary was trained on other training data"):
+        prepare([["a dog runs", "a brown dog"], ["a cat sleeps"]])

@@ -147,3 +147,49 @@ def test_tables_and_split_files_follow_the_shared_reading_rules(shapes_dir, tmp_
     (tmp_path / "labels.txt").write_text("image,label\n" + rows, encoding="utf-8")
     with pytest.raises(DataError, match="labels.txt: cannot tell the format from the extension"):
         load_image_classification(ImageDataConfig(train_file=str(tmp_path / "labels.txt")))
+
+
+def test_an_image_folder_with_one_class_is_refused(shapes_dir, tmp_path):
+    root = tmp_path / "one"
+    shutil.copytree(shapes_dir / "circle", root / "circle")
+    with pytest.raises(DataError, match=r"at least two classes with rows; the train labels gives 1 .*rows of: circle"):
+        load_image_classification(ImageDataConfig(train_file=str(root)), validate=False)
+
+
+def test_image_labels_are_checked_like_text_labels(shapes_dir, tmp_path):
+    root = copy_classes(shapes_dir, tmp_path / "images", per_class=4)
+    images = sorted(root.rglob("*.jpg"))
+    table = tmp_path / "labels.csv"
+    table.write_text("image,label\n" + "".join(f"{p},{[0, 7][i % 2]}\n" for i, p in enumerate(images)))
+    with pytest.raises(DataError, match=r"integer ids 0, 7, not 0..1 without gaps.*data.label_names: \['0', '7'\]"):
+        load_image_classification(ImageDataConfig(train_file=str(table)), validate=False)
+    with pytest.raises(DataError, match=r"train split: 12 rows are too few to carve validation and test splits of"):
+        load_image_classification(ImageDataConfig(train_file=str(table), label_names=["0", "7"]), validate=False)
+    config = ImageDataConfig(train_file=str(table), label_names=["0", "7"], validation_ratio=0.25, test_ratio=0.25)
+    assert sorted(set(load_image_classification(config, validate=False).splits["train"]["label"])) == [0, 1]
+
+    table.write_text("image,label\n" + "".join(f"{p},{p.parent.name}\n" for p in images))
+    config = ImageDataConfig(train_file=str(table), label_names=["circle", "square", "triangle", "star"])
+    with pytest.raises(DataError, match=r"train split: no rows for class\(es\) star of data.label_names"):
+        load_image_classification(config, validate=False)
+
+    table.write_text("image,label\n" + "".join(f"{p},{[1, 'square'][i % 2]}\n" for i, p in enumerate(images)))
+    with pytest.raises(DataError, match=r"mixes integer ids and names"):
+        load_image_classification(ImageDataConfig(train_file=str(table)), validate=False)
+
+
+def test_image_tables_may_name_columns_per_split_and_bad_images_advice_names_set(shapes_dir, tmp_path):
+    root = copy_classes(shapes_dir, tmp_path / "images", per_class=4)
+    images = sorted(root.rglob("*.jpg"))
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    train.write_text("image,label\n" + "".join(f"{p},{p.parent.name}\n" for p in images))
+    test.write_text("file,label\n" + "".join(f"{p},{p.parent.name}\n" for p in images[::2]))
+    config = ImageDataConfig(train_file=str(train), test_file=str(test), validation_ratio=0.25)
+    with pytest.raises(DataError, match=r"test.csv: test split: no column 'image'; columns are file, label"):
+        load_image_classification(config, validate=False)
+    config.columns_by_split = {"test": {"image_column": "file"}}
+    assert len(load_image_classification(config, validate=False).splits["test"]) == 6
+
+    (root / "circle" / "broken.jpg").write_text("not an image")
+    with pytest.raises(DataError, match=r"set data.bad_images: skip in the recipe, or add --set data.bad_images=skip"):
+        load_image_classification(ImageDataConfig(train_file=str(root)))

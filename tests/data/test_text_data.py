@@ -187,3 +187,167 @@ def test_a_file_named_for_two_splits_and_a_missing_split_file_are_refused(tmp_pa
         load(train_file=str(path), validation_file=str(tmp_path / "." / "reviews.csv"))
     with pytest.raises(DataError, match=r"data file not found: .*dev.csv"):
         load(train_file=str(path), validation_file=str(tmp_path / "dev.csv"))
+
+
+# ----- classes a classifier cannot learn are refused before training ---------------------------------------------
+
+
+def test_sparse_integer_ids_are_refused_with_the_label_names_that_map_them(tmp_path):
+    path = write_csv(tmp_path / "ids.csv", [(f"review {i}", ["0", "1000000"][i % 2]) for i in range(40)])
+    with pytest.raises(DataError) as error:
+        load(train_file=str(path))
+    message = str(error.value)
+    assert "integer ids 0, 1000000, not 0..1 without gaps" in message
+    assert "set data.label_names: ['0', '1000000']" in message
+    # Following the advice: the ids become the names of two classes.
+    data = load(train_file=str(path), label_names=["0", "1000000"])
+    assert data.label_names == ["0", "1000000"]
+    assert sorted(set(data.splits["train"]["label"])) == [0, 1]
+
+
+def test_json_ids_with_a_gap_are_refused(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(json.dumps({"text": f"row {i}", "label": [0, 2, 3][i % 3]}) + "\n" for i in range(30)))
+    with pytest.raises(DataError, match=r"integer ids 0, 2, 3, not 0..2 without gaps"):
+        load(train_file=str(path))
+    assert load(train_file=str(path), label_names=["0", "2", "3"]).label_names == ["0", "2", "3"]
+
+
+def test_a_single_class_training_set_is_refused(tmp_path):
+    path = write_csv(tmp_path / "one.csv", [(f"review {i}", "positive") for i in range(20)])
+    with pytest.raises(DataError, match=r"at least two classes.*the train labels gives 1 class.*rows of: positive"):
+        load(train_file=str(path))
+    with pytest.raises(DataError, match=r"at least two classes with rows; data.label_names gives 1 class"):
+        load(train_file=str(path), label_names=["positive"])
+
+
+def test_a_declared_class_missing_from_train_is_an_error_and_from_a_test_file_a_warning(tmp_path, caplog):
+    path = write_csv(tmp_path / "train.csv", make_sentiment_rows(60))
+    with pytest.raises(DataError, match=r"train split: no rows for class\(es\) neutral of data.label_names"):
+        load(train_file=str(path), label_names=["negative", "neutral", "positive"])
+    test = write_csv(tmp_path / "test.csv", [(text, "positive") for text, _ in make_sentiment_rows(10, seed=3)])
+    with caplog.at_level("WARNING", logger="hfnlp.data.reading"):
+        data = load(train_file=str(path), test_file=str(test), label_names=["negative", "positive"])
+    assert len(data.splits["test"]) == 10
+    assert "test split: no rows for class(es) negative" in caplog.text
+
+
+def test_label_files_with_repeated_names_or_blank_lines_between_names_are_refused(tmp_path):
+    path = write_csv(tmp_path / "r.csv", make_sentiment_rows(40))
+    labels = tmp_path / "class.txt"
+    labels.write_text("negative\npositive\nnegative\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"class.txt: repeated class name\(s\) 'negative'"):
+        load(train_file=str(path), label_file=str(labels))
+    labels.write_text("negative\n\npositive\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"class.txt, line 2: blank line between class names"):
+        load(train_file=str(path), label_file=str(labels))
+    labels.write_text("negative\r\npositive\r\n\r\n", encoding="utf-8")  # CRLF and trailing blank lines are fine
+    assert load(train_file=str(path), label_file=str(labels)).label_names == ["negative", "positive"]
+    labels.write_bytes("负面\n正面\n".encode("gbk"))
+    with pytest.raises(DataError, match=r"class.txt, line 1: bytes that are not valid UTF-8"):
+        load(train_file=str(path), label_file=str(labels))
+    with pytest.raises(DataError, match=r"data.label_file .* is a folder"):
+        load(train_file=str(path), label_file=str(tmp_path))
+    with pytest.raises(DataError, match=r"data.label_names: repeated class name\(s\) 'a'"):
+        load(train_file=str(path), label_names=["a", "b", "a"])
+
+
+# ----- columns, bad-row advice, file errors -----------------------------------------------------------------------
+
+
+def test_splits_naming_the_text_column_differently_get_the_fix_and_it_works(tmp_path):
+    rows = make_sentiment_rows(60)
+    train = write_csv(tmp_path / "train.csv", rows, header=("sentence", "label"))
+    dev = write_csv(tmp_path / "dev.csv", rows[:20], header=("content", "label"))
+    test = write_csv(tmp_path / "test.csv", rows[20:40], header=("content", "label"))
+    files = {"train_file": str(train), "validation_file": str(dev), "test_file": str(test)}
+    with pytest.raises(DataError) as error:
+        load(**files, text_column="sentence")
+    message = str(error.value)
+    assert "validation split: no column 'sentence'; columns are content, label" in message
+    assert "test split: no column 'sentence'; columns are content, label" in message
+    assert "(columns of train split: sentence, label)" in message
+    assert "set data.columns_by_split: {validation: {text_column: content}, test: {text_column: content}}" in message
+    assert "column_names" not in message  # a header is not a data row here
+
+    by_split = {"validation": {"text_column": "content"}, "test": {"text_column": "content"}}
+    data = load(**files, text_column="sentence", columns_by_split=by_split)
+    assert {name: len(split) for name, split in data.splits.items()} == {"train": 60, "validation": 20, "test": 20}
+    assert data.splits["validation"]["text"] == [text for text, _ in rows[:20]]
+
+    with pytest.raises(DataError, match=r"columns_by_split: 'dev' is not a split"):
+        load(**files, columns_by_split={"dev": {"text_column": "content"}})
+    with pytest.raises(DataError, match=r"columns_by_split.test: 'text' is not a column key; use text_column"):
+        load(**files, columns_by_split={"test": {"text": "content"}})
+
+
+def test_a_header_less_file_is_told_about_column_names(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("".join(f"{text}\t{i % 2}\n" for i, (text, _) in enumerate(make_sentiment_rows(20))))
+    with pytest.raises(DataError, match=r"train split: no column 'text' or 'label'.*needs data.column_names"):
+        load(train_file=str(path))
+
+
+def test_bad_rows_advice_names_the_recipe_key_and_the_set_option(tmp_path):
+    path = write_csv(tmp_path / "r.csv", make_sentiment_rows(20) + [("", "positive")])
+    with pytest.raises(DataError) as error:
+        load(train_file=str(path))
+    message = str(error.value)
+    assert "set data.bad_rows: skip in the recipe, or add --set data.bad_rows=skip" in message
+    assert "--bad-rows" not in message
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_a_bad_json_line_is_named_with_file_line_and_start(tmp_path, suffix):
+    path = tmp_path / f"reviews{suffix}"
+    lines = [json.dumps({"text": f"review {i}", "label": "positive"}) for i in range(4)]
+    lines[2] = '{"text": "cut short", "label": "positive"} trailing words'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        load(train_file=str(path))
+    message = str(error.value)
+    assert f"reviews{suffix}, line 3: not a JSON object on one line (Extra data at column 44)" in message
+    assert '\'{"text": "cut short"' in message
+
+
+def test_a_bad_line_of_a_json_array_is_named(tmp_path):
+    path = tmp_path / "reviews.json"
+    path.write_text('[\n{"text": "a", "label": "x"},\n{"text": "b" "label": "y"}\n]\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"reviews.json, line 3: not valid JSON \(Expecting ',' delimiter\)"):
+        load(train_file=str(path))
+
+
+def test_line_separators_inside_a_line_do_not_split_it(tmp_path):
+    from hfnlp.data.reading import read_lines
+
+    path = tmp_path / "lines.txt"
+    path.write_bytes("\ufeffone\u2028line\r\nnext\x85line\x1cend\nlast\rline\n".encode())
+    assert read_lines(path) == ["one\u2028line", "next\x85line\x1cend", "last\rline"]
+    table = tmp_path / "r.tsv"
+    table.write_text("text\tlabel\n" + "a\u2028b\tpositive\nc\x85d\tnegative\n" * 10, encoding="utf-8")
+    data = load(train_file=str(table), validation_ratio=0.25, test_ratio=0.25)
+    assert {text for split in data.splits.values() for text in split["text"]} == {"a\u2028b", "c\x85d"}
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda p: p.write_text("text,label\n\n", encoding="utf-8"), "r.csv: holds no data rows (only a header line)"),
+        (lambda p: p.mkdir(), "expected a file for format 'csv'"),
+    ],
+)
+def test_a_header_only_csv_and_a_folder_named_as_csv_are_data_errors(tmp_path, setup, message):
+    path = tmp_path / "r.csv"
+    setup(path)
+    with pytest.raises(DataError) as error:
+        load(train_file=str(path), format="csv")
+    assert message in str(error.value)
+
+
+def test_an_unknown_or_wrong_encoding_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match=r"data.encoding: unknown encoding 'utf-9'"):
+        load(train_file=str(write_csv(tmp_path / "r.csv", make_sentiment_rows(20))), encoding="utf-9")
+    path = tmp_path / "utf16.csv"
+    path.write_bytes("text,label\n很好,positive\n".encode("utf-16"))
+    with pytest.raises(DataError, match=r"utf16.csv: not valid ascii text"):
+        load(train_file=str(path), encoding="ascii")

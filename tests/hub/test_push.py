@@ -185,3 +185,16 @@ def test_a_recipe_that_pushes_at_the_end_of_the_run_keeps_the_model_when_the_pus
     assert "offline mode" in error and f"hfnlp push {tmp_path / 'run'} --repo-id {REPO_ID}" in error
     card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
     assert f"model='{REPO_ID}'" in card  # rendered for the repo it was meant for
+
+
+@pytest.mark.parametrize("kind", ["empty folder", "file", "missing"])
+def test_push_of_something_that_is_not_a_model_folder_is_one_line(kind, tmp_path, capsys):
+    path = tmp_path / "thing"
+    if kind == "empty folder":
+        path.mkdir()
+    elif kind == "file":
+        path.write_text("not a model", encoding="utf-8")
+    assert main(["push", str(path), "--repo-id", REPO_ID]) == 2
+    err = capsys.readouterr().err
+    assert err.count("hfnlp: error:") == 1 and "Traceback" not in err
+    assert f"{path} is neither a model folder" in err

@@ -13,6 +13,7 @@ import pytest
 from transformers import TrainerCallback
 
 from hfnlp.cli import main
+from hfnlp.errors import HfnlpError
 from hfnlp.ops.control.channel import ControlChannel, ControlCommand
 from hfnlp.ops.control.schedule import stretch_schedule
 from tests.ops.pacing import wait_until
@@ -131,8 +132,9 @@ def test_control_requests_are_validated():
 
 
 def test_control_refuses_a_run_that_is_not_running(tmp_path, capsys):
+    running_status(tmp_path, state="finished")
     assert main(["control", str(tmp_path), "--lr", "1e-3"]) == 2
-    assert "no training is running there" in capsys.readouterr().err
+    assert "no training is running there (finished)" in capsys.readouterr().err
 
 
 def test_stretched_schedule_is_continuous_and_ends_at_the_new_end():
@@ -144,3 +146,120 @@ def test_stretched_schedule_is_continuous_and_ends_at_the_new_end():
     assert longer(100) == pytest.approx(linear(40 + 60 * 60 / 120)) and longer(160) == pytest.approx(0.0)
     shorter = stretch_schedule(linear, 40, 100, 70)
     assert shorter(55) == pytest.approx(linear(70)) and shorter(70) == pytest.approx(0.0)
+
+
+def running_status(run: Path, **fields) -> None:
+    """A live status that says a training loop (this test's process) is running in ``run``."""
+    run.mkdir(parents=True, exist_ok=True)
+    status = {"run": run.name, "state": "running", "pid": os.getpid(), "global_step": 3, "max_steps": 10, **fields}
+    (run / "live_status.json").write_text(json.dumps(status))
+
+
+def test_live_learning_rate_is_bounded_by_the_recipes(tmp_path, capsys):
+    run = tmp_path / "run"
+    running_status(run, recipe_learning_rate=0.01)
+    for bad, problem in (
+        ("1e30", "too high: at most 100 × the recipe's 0.01, so 1"),
+        ("nan", "positive number"),
+        ("0", "positive number"),
+    ):
+        assert main(["control", str(run), "--lr", bad]) == 2, bad
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and problem in error, error
+    assert not (run / "control" / "inbox").exists()  # nothing was queued
+    assert main(["control", str(run), "--lr", "1", "--wait", "0"]) == 2  # 100 × is allowed; nobody answers here
+    assert "did not answer" in capsys.readouterr().err and len(ControlChannel(run).receive()) == 1
+
+
+def test_a_bad_queued_request_is_rejected_and_training_goes_on(make_recipe, tmp_path, extra_callbacks, caplog):
+    recipe = make_recipe(rows=100, num_train_epochs=1, eval_strategy="no")  # 5 steps, learning rate 0.01
+
+    class QueueBadRequests(TrainerCallback):
+        """Requests that no front end lets through, queued behind their back."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                channel = ControlChannel(tmp_path / "run")
+                channel.submit(ControlCommand(learning_rate=5.0, checkpoint_now=True, id="toolarge"))
+                channel.inbox.joinpath("1-notjson.json").write_text("{not json")
+                channel.inbox.joinpath("2-nonsense.json").write_text(json.dumps({"learning_rate": "fast"}))
+
+    extra_callbacks(QueueBadRequests())
+    assert main(["train", str(recipe)]) == 0
+    run = tmp_path / "run"
+    assert json.loads((run / "metrics.json").read_text())["global_step"] == 5
+    assert all(rate <= 0.01 for rate in learning_rates(run).values())
+    entries = ControlChannel(run).entries()
+    assert {(entry["action"], entry["applied"], entry["request"]) for entry in entries} == {
+        ("request", False, "notjson"),
+        ("request", False, "nonsense"),
+        ("learning_rate", False, "toolarge"),
+        ("checkpoint_now", False, "toolarge"),
+    }
+    too_large = next(entry for entry in entries if entry["action"] == "learning_rate")
+    assert "at most 100 × the recipe's 0.01" in too_large["reason"] and "live control" in caplog.text
+    assert not any(run.glob("checkpoint-3"))
+
+
+def test_a_torn_last_line_of_the_control_log_is_ignored_and_resume_goes_on(make_recipe, tmp_path, extra_callbacks):
+    recipe = make_recipe(rows=100, num_train_epochs=2, eval_strategy="no")  # 5 steps per epoch
+    run = tmp_path / "run"
+    extra_callbacks(SubmitAtStep(run, 2, {"learning_rate": 0.005, "stop_after_epoch": True}))
+    assert main(["train", str(recipe)]) == 0
+    log = run / "control_log.jsonl"
+    with log.open("ab") as handle:  # killed while appending
+        handle.write(b'{"time": "2026-12-01T10:00:00", "step": 5, "action": "checkpo')
+    assert [entry["action"] for entry in ControlChannel(run).entries()] == ["learning_rate", "stop_after_epoch"]
+
+    assert main(["train", str(recipe), "--resume"]) == 0  # the recorded learning rate still applies
+    assert json.loads((run / "metrics.json").read_text())["global_step"] == 10
+    assert learning_rates(run)[10] == pytest.approx(0.005 * 1 / 10)
+
+    ControlChannel(run).record({"step": 10, "action": "checkpoint", "new": "checkpoint-10", "applied": True})
+    lines = log.read_bytes().splitlines()  # the torn line was dropped, not built on
+    assert [json.loads(line)["action"] for line in lines] == ["learning_rate", "stop_after_epoch", "checkpoint"]
+
+
+def test_a_damaged_line_inside_the_control_log_is_one_clear_error(tmp_path, capsys, caplog):
+    run = tmp_path / "run"
+    running_status(run, state="finished")
+    channel = ControlChannel(run)
+    channel.record({"step": 1, "action": "learning_rate", "old": 0.01, "new": 0.002, "applied": True})
+    whole = json.dumps({"step": 2, "action": "checkpoint", "new": "checkpoint-2", "applied": True}).encode()
+    with channel.log_path.open("ab") as handle:  # a whole entry that lost only its line end: kept
+        handle.write(whole)
+    channel.record({"step": 3, "action": "stop_after_epoch", "new": 1.0, "applied": True})
+    assert [entry["step"] for entry in channel.entries()] == [1, 2, 3]
+    with channel.log_path.open("ab") as handle:
+        handle.write('{"step": 4, "action": "→'.encode()[:-1])  # cut inside a UTF-8 character
+    assert main(["control", str(run)]) == 0
+    assert capsys.readouterr().out.count("\n") == 4 and "cut short" in caplog.text  # the status + 3 entries
+
+    lines = channel.log_path.read_bytes().splitlines()
+    channel.log_path.write_bytes(b"\n".join([lines[0], b"\x00\x00garbage", *lines[1:]]))
+    with pytest.raises(HfnlpError, match=r"control_log\.jsonl, line 2: not a JSON object"):
+        channel.entries()
+    assert main(["control", str(run)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "control_log.jsonl, line 2" in error
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["control", "{tmp}/missing"], "no run folder at"),
+        (["control", "{tmp}/missing", "--lr", "1e-3"], "no run folder at"),
+        (["control", "{tmp}/a-file"], "is a file, not a run folder"),
+        (["control", "{tmp}/empty"], "is not an hfnlp run folder"),
+        (["control", "{tmp}/prepared"], "no live status"),
+        (["control", "{tmp}/prepared", "--epochs", "3"], "no training is running there"),
+    ],
+)
+def test_control_with_a_bad_run_folder_is_one_line_and_exit_2(tmp_path, capsys, argv, problem):
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "prepared").mkdir()
+    (tmp_path / "prepared" / "recipe.yaml").write_text("task: text-classification\n")  # not started training yet
+    assert main([arg.format(tmp=tmp_path) for arg in argv]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("hfnlp: error: ") and error.count("\n") == 1 and problem in error

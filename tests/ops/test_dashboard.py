@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 import urllib.error
@@ -45,7 +46,14 @@ def request(url: str, data: bytes | None = None, content_type: str = "applicatio
 def server(tmp_path: Path):
     run = tmp_path / "run"
     run.mkdir()
-    status = {"run": "run", "state": "running", "pid": os.getpid(), "global_step": 3, "max_steps": 10}
+    status = {
+        "run": "run",
+        "state": "running",
+        "pid": os.getpid(),
+        "global_step": 3,
+        "max_steps": 10,
+        "recipe_learning_rate": 0.01,
+    }
     (run / "live_status.json").write_text(json.dumps(status))
     server = DashboardServer(run)
     server.start()
@@ -76,6 +84,8 @@ def test_control_requests_are_checked_before_they_are_queued(server):
     assert request(control, b'{"lr": 0.1}')[0] == 400
     assert request(control, b'{"learning_rate": -1}')[0] == 400
     assert request(control, b'{"learning_rate": 0.1}', content_type="text/plain")[0] == 415
+    status, body, _ = request(control, b'{"learning_rate": 1e30}')
+    assert status == 400 and "at most 100 × the recipe's 0.01" in json.loads(body)["error"]
     status, body, _ = request(control, b'{"learning_rate": 0.001, "checkpoint_now": true}')
     assert status == 202
     (queued,) = ControlChannel(server.channel.run_dir).receive()
@@ -87,6 +97,107 @@ def test_control_requests_are_checked_before_they_are_queued(server):
     )
     (server.channel.run_dir / "live_status.json").write_text(json.dumps({"state": "finished", "pid": os.getpid()}))
     assert request(control, b'{"stop_after_epoch": true}')[0] == 409
+
+
+def raw(server: DashboardServer, head: list[bytes], body: bytes = b"", path: str = "/api/status") -> tuple[int, dict]:
+    """Send ``head`` (request header lines, after the request line) and ``body`` as they are; ``(status, json)``."""
+    port = server.httpd.server_address[1]
+    method = b"POST" if body else b"GET"
+    lines = [method + f" {path}?token={server.token} HTTP/1.1".encode(), *head]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        connection.shutdown(socket.SHUT_WR)  # all sent: a short body ends here
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+def test_requests_must_be_addressed_to_the_dashboard_itself(server):
+    port = server.httpd.server_address[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"):
+        assert raw(server, [f"Host: {host}".encode()])[0] == 200, host
+    for host in (f"evil.example:{port}", f"127.0.0.1.nip.io:{port}", f"127.0.0.1:{port + 1}", "127.0.0.1"):
+        status, body = raw(server, [f"Host: {host}".encode()])  # DNS rebinding: another name for this address
+        assert (status, body["error"]) == (
+            403,
+            "the Host header must name this dashboard (127.0.0.1, localhost or [::1] with its port)",
+        ), host
+    assert raw(server, [])[0] == 403  # no Host at all
+    control = "/api/control"
+    post = [f"Host: 127.0.0.1:{port}".encode(), b"Content-Type: application/json", b"Content-Length: 24"]
+    body = b'{"checkpoint_now": true}'
+    for origin in ("http://evil.example", "null", f"http://localhost:{port}", f"https://127.0.0.1:{port}"):
+        status, answer = raw(server, [*post, f"Origin: {origin}".encode()], body, control)
+        assert (status, answer["error"]) == (403, "cross-origin requests are not allowed"), origin
+    assert ControlChannel(server.channel.run_dir).receive() == []  # nothing was queued
+    assert raw(server, [*post, f"Origin: http://127.0.0.1:{port}".encode()], body, control)[0] == 202
+    assert raw(server, post, body, control)[0] == 202  # no Origin: not from a page (curl, scripts)
+
+
+def test_malformed_requests_get_a_short_400_never_a_traceback(server, capfd):
+    head = [f"Host: 127.0.0.1:{server.httpd.server_address[1]}".encode(), b"Content-Type: application/json"]
+    body = b'{"checkpoint_now": true}'
+    lengths = ["١٢".encode(), "²".encode("latin-1"), b"24abc", b"-1", b"2e1", b"24, 24"]
+    for length in lengths:
+        status, answer = raw(server, [*head, b"Content-Length: " + length], body, "/api/control")
+        assert (status, answer) == (400, {"error": "malformed Content-Length"}), length
+    twice = [*head, b"Content-Length: 24", b"Content-Length: 24"]
+    assert raw(server, twice, body, "/api/control") == (400, {"error": "malformed Content-Length"})
+    for nested in (b"[" * 4000, b'{"learning_rate": ' + b"[" * 2000 + b"]" * 2000 + b"}"):
+        length = f"Content-Length: {len(nested)}".encode()
+        assert raw(server, [*head, length], nested, "/api/control") == (400, {"error": "JSON nested too deeply"})
+    status, answer = raw(server, [*head, b"Content-Length: 4"], b"\xff\xfe{}", "/api/control")
+    assert status == 400 and answer["error"].startswith("malformed JSON")
+    short = raw(server, [*head, b"Content-Length: 40"], body, "/api/control")
+    assert short == (400, {"error": "the body is shorter than its Content-Length"})
+    assert raw(server, head[:1])[0] == 200  # still serving
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_damaged_control_log_does_not_blank_the_page(server):
+    status_url = f"{server.url.split('?')[0]}api/status?token={server.token}"
+    channel = ControlChannel(server.channel.run_dir)
+    channel.record({"step": 2, "action": "checkpoint", "new": "checkpoint-2", "applied": True})
+    with channel.log_path.open("ab") as handle:
+        handle.write(b'{"step": 3, "act')  # killed while appending
+    status = json.loads(request(status_url)[1])
+    assert [entry["step"] for entry in status["control_log"]] == [2] and "control_log_error" not in status
+    channel.log_path.write_bytes(b"garbage\n" + channel.log_path.read_bytes())
+    status = json.loads(request(status_url)[1])
+    assert status["control_log"] == [] and "control_log.jsonl, line 1: not a JSON object" in status["control_log_error"]
+    assert status["global_step"] == 3  # the rest of the page is still there
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(make_recipe, tmp_path, capsys):
+    recipe = make_recipe()
+    ControlChannel(tmp_path / "finished").record({"action": "checkpoint", "applied": True})
+    (tmp_path / "finished" / "recipe.yaml").write_text("task: text-classification\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for argv in (
+            ["train", str(recipe), "--dashboard-port", str(port)],
+            ["dashboard", str(tmp_path / "finished"), "--port", str(port)],
+        ):
+            assert main(argv) == 2
+            error = capsys.readouterr().err
+            assert error == f"hfnlp: error: dashboard: cannot serve on 127.0.0.1:{port}: Address already in use\n"
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("folder", "problem"),
+    [("missing", "no run folder at"), ("a-file", "is a file, not a run folder"), ("empty", "not an hfnlp run folder")],
+)
+def test_dashboard_of_a_bad_run_folder_is_one_line_and_exit_2(tmp_path, capsys, folder, problem):
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    assert main(["dashboard", str(tmp_path / folder)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("hfnlp: error: ") and error.count("\n") == 1 and problem in error
 
 
 def test_browser_sees_live_curves_and_stops_the_run_after_the_epoch(make_recipe, tmp_path, extra_callbacks, capsys):

@@ -43,3 +43,22 @@ def test_grid_values_keep_commas_inside_brackets():
     for bad in (["nokey"], ["a.b="], ["a=1", "a=2"]):
         with pytest.raises(HfnlpError):
             parse_grid(bad)
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        (["--grid", "training.learnig_rate=1e-3,1e-2"], "unknown key 'training.learnig_rate' (did you mean"),
+        (["--grid", "training.learning_rate=1e-3", "--jobs", "0"], "--jobs must be 1 or more, got 0"),
+        (["--grid", "training.learning_rate=1e-3", "--output-dir", "{tmp}/a-file"], "a-file is a file"),
+        (["--grid", "training.learning_rate=1e-3", "--set", "notify.retries=-1"], "notify.retries must be 0 or more"),
+        (["--grid", "training.learning_rate"], "must look like section.key=value1,value2"),
+    ],
+)
+def test_a_bad_sweep_is_one_line_and_exit_2_before_any_run(make_recipe, tmp_path, capsys, extra, problem):
+    recipe = make_recipe()
+    (tmp_path / "a-file").write_text("x")
+    assert main(["sweep", str(recipe), *(arg.format(tmp=tmp_path) for arg in extra)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("hfnlp: error: ") and error.count("\n") == 1 and problem in error
+    assert not (tmp_path / "run-sweep").exists() and not (tmp_path / "run").exists()

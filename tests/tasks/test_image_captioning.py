@@ -158,19 +158,24 @@ def test_feature_cache_is_reused_and_matches_the_encoder(synthetic_run):
     assert torch.allclose(cached, fresh, atol=2e-2, rtol=1e-2)
 
 
-def test_tokenizer_is_reused_not_rebuilt_on_resume(synthetic_run):
+def test_tokenizer_is_reused_on_resume_only_for_the_same_training_captions(synthetic_run):
     from datasets import Dataset, DatasetDict
 
+    from hfnlp.data.captions import load_caption_data
+    from hfnlp.errors import DataError
     from hfnlp.tasks import recipe_from_dict
 
     from .conftest import synthetic_recipe
 
     run = RunFolder(synthetic_run[0])
     recipe = recipe_from_dict(synthetic_recipe(str(run.path)))
+    task = get_task(recipe.task)
     saved = AutoTokenizer.from_pretrained(run.tokenizer_dir).get_vocab()
+    same = TaskData(load_caption_data(recipe.data, seed=recipe.seed).splits)
+    assert task.prepare_processor(recipe, run, same).tokenizer.get_vocab() == saved
     other = TaskData(DatasetDict({"train": Dataset.from_dict({"captions": [["zebras graze on a savanna"]]})}))
-    processors = get_task(recipe.task).prepare_processor(recipe, run, other)
-    assert processors.tokenizer.get_vocab() == saved
+    with pytest.raises(DataError, match="vocabulary was trained on other training data"):
+        task.prepare_processor(recipe, run, other)
 
 
 def test_encoder_gets_its_own_learning_rate(tmp_path):

@@ -1,5 +1,5 @@
 """End to end through ``hfnlp train``: a tiny model learns, the run folder is complete, resume reuses the
-tokenizer, and the saved model predicts identically in a fresh process."""
+tokenizer only for the same training data, and the saved model predicts identically in a fresh process."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from datasets import Dataset
 
 from hfnlp.cli import main
+from hfnlp.errors import DataError
+from hfnlp.tasks.text_classification import tokenizer_for_run
+from hfnlp.tokenization.text import SETTINGS_FILE, TRAIN_TEXTS_KEY, TextTokenizerConfig, texts_fingerprint
+from hfnlp.training.run_folder import RunFolder
 from tests.conftest import make_sentiment_rows, write_csv
 
 FAST = [
@@ -84,7 +89,7 @@ def test_saved_model_predicts_identically_in_a_fresh_process(trained_run, tmp_pa
     assert [p["score"] for p in fresh] == [round(float(p["score"]), 6) for p in in_process]
 
 
-def test_resume_reuses_the_saved_tokenizer_even_when_the_data_changed(tmp_path, capsys):
+def test_resume_reuses_the_saved_tokenizer_only_for_the_same_training_data(tmp_path, capsys):
     data = write_csv(tmp_path / "reviews.csv", make_sentiment_rows(300))
     recipe = write_recipe(tmp_path, data, {"type": "fasttext", "embedding_dim": 16}, num_train_epochs=1)
     assert main(["train", str(recipe), *FAST]) == 0
@@ -92,14 +97,33 @@ def test_resume_reuses_the_saved_tokenizer_even_when_the_data_changed(tmp_path, 
     vocabulary = tokenizer_file.read_bytes()
     steps = json.loads((tmp_path / "run" / "metrics.json").read_text())["global_step"]
 
-    # New words and another row order would give another vocabulary if the tokenizer were rebuilt.
-    write_csv(data, [(f"zebra quokka {text}", label) for text, label in reversed(make_sentiment_rows(300))])
-    assert main(["train", str(recipe), *FAST]) == 2  # refuses to overwrite a run without --resume
     assert main(["train", str(recipe), "--resume", "--set", "training.num_train_epochs=2", *FAST]) == 0
     assert tokenizer_file.read_bytes() == vocabulary
     resumed = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert resumed["global_step"] == 2 * steps
 
+    # New words and another row order: the saved vocabulary was not built from this data.
+    write_csv(data, [(f"zebra quokka {text}", label) for text, label in reversed(make_sentiment_rows(300))])
     capsys.readouterr()
-    assert main(["train", str(recipe), "--resume", "--set", "tokenizer.vocab_size=50", *FAST]) == 2
-    assert "holds a tokenizer trained with other settings (vocab_size differ)" in capsys.readouterr().err
+    assert main(["train", str(recipe), "--resume", "--set", "training.num_train_epochs=3", *FAST]) == 2
+    assert "vocabulary was trained on other training data" in capsys.readouterr().err
+    assert tokenizer_file.read_bytes() == vocabulary
+
+
+def test_tokenizer_for_run_reuses_a_tokenizer_only_for_the_texts_it_was_trained_on(tmp_path, caplog):
+    run = RunFolder(tmp_path / "run")
+    config = TextTokenizerConfig(level="word", vocab_size=100)
+    texts = [text for text, _ in make_sentiment_rows(50)]
+    trained = tokenizer_for_run(run, config, texts)
+    settings = json.loads((run.tokenizer_dir / SETTINGS_FILE).read_text())
+    assert settings[TRAIN_TEXTS_KEY] == texts_fingerprint(texts) and settings["vocab_size"] == 100
+    with caplog.at_level("INFO", logger="hfnlp.tasks.text_classification"):
+        again = tokenizer_for_run(run, config, Dataset.from_dict({"text": texts})["text"])
+    assert "reusing the tokenizer saved in" in caplog.text
+    assert again.get_vocab() == trained.get_vocab()
+    for changed in (texts[:-1], texts[::-1], [*texts[:-1], texts[-1] + "!"]):
+        with pytest.raises(DataError, match="vocabulary was trained on other training data"):
+            tokenizer_for_run(run, config, changed)
+    assert texts_fingerprint(["a", "bc"]) != texts_fingerprint(["ab", "c"])
+    with pytest.raises(DataError, match=r"trained with other settings \(vocab_size differ\)"):
+        tokenizer_for_run(run, TextTokenizerConfig(level="word", vocab_size=50), texts)

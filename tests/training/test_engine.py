@@ -9,6 +9,7 @@ import torch
 
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.tasks import recipe_from_dict
+from hfnlp.training import arguments
 from hfnlp.training.arguments import build_training_arguments, cpu_has_native_bf16, resolve_precision
 from hfnlp.training.run_folder import RunFolder, last_complete_checkpoint
 
@@ -60,9 +61,23 @@ def test_training_arguments_follow_the_recipe(tmp_path):
     args = build_training_arguments(recipe(tmp_path, learning_rate=0.02, eval_strategy="epoch"), tmp_path)
     assert args.learning_rate == 0.02 and args.load_best_model_at_end and args.metric_for_best_model == "accuracy"
     assert args.save_strategy == "epoch" and args.seed == 42 and args.train_sampling_strategy == "random"
-    with pytest.raises(RecipeError, match="eval_steps is required"):
-        build_training_arguments(recipe(tmp_path, eval_strategy="steps"), tmp_path)
     assert resolve_precision("no") == (False, False)
+
+
+def test_settings_transformers_refuses_are_a_recipe_error(tmp_path):
+    # Each value is valid alone (checked at load); transformers refuses the combination when the run prepares.
+    plateau = recipe(tmp_path, lr_scheduler_type="reduce_lr_on_plateau", eval_strategy="no")
+    with pytest.raises(RecipeError, match="^training: transformers refuses these settings: lr_scheduler_type red"):
+        build_training_arguments(plateau, tmp_path)
+
+
+def test_a_reporter_that_is_not_installed_is_refused_before_training(tmp_path, monkeypatch):
+    # Not when the recipe loads: export and model cards read recipes where their reporters may be missing.
+    monkeypatch.setattr(arguments, "get_available_reporting_integrations", lambda: [])
+    wandb = recipe(tmp_path, report_to=["wandb"])
+    with pytest.raises(RecipeError, match="^training.report_to: 'wandb' is not installed here; install it or leave"):
+        build_training_arguments(wandb, tmp_path)
+    assert build_training_arguments(recipe(tmp_path, report_to=[]), tmp_path).report_to == []
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU choices")

@@ -7,6 +7,7 @@ import argparse
 import math
 from pathlib import Path
 
+from hfnlp.commands._checks import at_least_one, check_output_dir, check_output_file
 from hfnlp.commands._options import add_overrides_option
 from hfnlp.errors import HfnlpError
 
@@ -26,8 +27,11 @@ def augment_preview(args: argparse.Namespace) -> int:
 
     from hfnlp.tasks import get_task, load_recipe
 
-    if args.n < 1:
-        raise HfnlpError("--n must be at least 1")
+    at_least_one(args.n, "--n")
+    out = Path(args.out)
+    check_output_dir(out.parent, "--out")  # before the images are read and augmented; its folder is created
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(out, "--out")
     recipe = load_recipe(args.recipe, args.overrides)
     task = get_task(recipe.task)
     if not hasattr(task, "augmented_examples"):
@@ -38,7 +42,7 @@ def augment_preview(args: argparse.Namespace) -> int:
     std = torch.tensor(data_config["std"]).view(1, -1, 1, 1)
     images = (pixel_values * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     titles = [_title(target, label_names) for target in targets]
-    save_grid(images, titles, Path(args.out))
+    save_grid(images, titles, out)
     print(f"wrote {args.n} augmented training images to {args.out}")
     return 0
 
@@ -64,6 +68,5 @@ def save_grid(images: object, titles: list[str], path: Path) -> None:
             axis.imshow(images[index])
             axis.set_title(titles[index], fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from hfnlp.commands._checks import at_least_one, check_output_file, finite
 from hfnlp.errors import HfnlpError
 
 
@@ -16,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("caption", help="caption images with a saved image-captioning model")
     parser.add_argument("model", help="saved model folder, run folder, or Hub id")
     parser.add_argument("images", nargs="+", help="image files")
-    parser.add_argument("--num-beams", type=int, help="beam size (default: the model's generation_config.json)")
+    parser.add_argument(
+        "--num-beams", type=int, help="beam size, at least 1 (default: the model's generation_config.json)"
+    )
     parser.add_argument("--max-new-tokens", type=int, help="longest caption in words (plus the end word)")
     parser.add_argument("--length-penalty", type=float, help="beam-search length penalty (1.0 = average log-prob)")
     parser.add_argument(
@@ -28,15 +31,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def caption(args: argparse.Namespace) -> int:
-    from transformers import pipeline
-
-    import hfnlp.models  # noqa: F401  (registers the captioner with the Auto classes)
     from hfnlp.data.images import open_image
-    from hfnlp.pipelines.image_captioning import TASK
+    from hfnlp.pipelines.loading import load_captioner
 
-    images = [open_image(path) for path in args.images]  # clear errors for missing or broken files, any mode
-    folder = str(resolve_model_folder(args.model))
-    captioner = pipeline(TASK, model=folder, trust_remote_code=args.trust_remote_code)
+    at_least_one(args.num_beams, "--num-beams")
+    at_least_one(args.max_new_tokens, "--max-new-tokens")
+    finite(args.length_penalty, "--length-penalty")
+    attention_png = check_output_file(args.attention_png, "--attention-png") if args.attention_png else None
+    images, problems = [], []
+    for path in args.images:  # every missing or broken file named at once, before the model loads
+        try:
+            images.append(open_image(path))
+        except HfnlpError as error:
+            problems.append(str(error))
+    if problems:
+        raise HfnlpError(f"{len(problems)} of {len(args.images)} image(s) cannot be captioned: {'; '.join(problems)}")
+    captioner = load_captioner(args.model, trust_remote_code=args.trust_remote_code)
     settings = {
         key: value
         for key, value in (
@@ -46,31 +56,17 @@ def caption(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    outputs = [captioner(image, output_attentions=bool(args.attention_png), **settings)[0] for image in images]
+    outputs = [captioner(image, output_attentions=attention_png is not None, **settings)[0] for image in images]
     for path, output in zip(args.images, outputs, strict=True):
         print(f"{path}\t{output['generated_text']}")
-    if args.attention_png:
+    if attention_png is not None:
         for index, (image, output) in enumerate(zip(images, outputs, strict=True), start=1):
-            target = Path(args.attention_png)
+            target = attention_png
             if len(images) > 1:
                 target = target.with_name(f"{target.stem}-{index}{target.suffix}")
             save_attention_figure(image, output["words"], output["attention"], target)
             print(f"attention maps written to {target}")
     return 0
-
-
-def resolve_model_folder(model: str) -> str | Path:
-    """A saved model folder as given, the ``model/`` folder of a run folder, or a Hub id unchanged."""
-    path = Path(model)
-    if not path.exists():
-        if path.is_absolute() or model.startswith("."):
-            raise HfnlpError(f"model folder not found: {path}")
-        return model
-    if (path / "config.json").exists():
-        return path
-    if (path / "model" / "config.json").exists():
-        return path / "model"
-    raise HfnlpError(f"{path} is neither a saved model (no config.json) nor a run folder (no model/)")
 
 
 def save_attention_figure(image: Any, words: list[str], attention: np.ndarray, path: str | Path) -> None:

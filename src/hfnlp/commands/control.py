@@ -10,13 +10,17 @@ import math
 from typing import Any
 
 from hfnlp.errors import HfnlpError
-from hfnlp.ops.control.channel import ControlChannel, ControlCommand
+from hfnlp.ops.control.channel import MAX_LR_FACTOR, ControlChannel, ControlCommand
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("control", help="change a running training: learning rate, epochs, stop, checkpoint")
     parser.add_argument("run_dir", help="the run folder (the recipe's output_dir)")
-    parser.add_argument("--lr", type=float, help="new base learning rate (the schedule is rescaled to it)")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        help=f"new base learning rate (the schedule is rescaled to it; at most {MAX_LR_FACTOR:g} × the recipe's)",
+    )
     parser.add_argument("--epochs", type=float, help="new total number of epochs (longer or shorter)")
     parser.add_argument("--stop-after-epoch", action="store_true", help="end cleanly after the current epoch")
     parser.add_argument("--checkpoint-now", action="store_true", help="save a checkpoint after the current step")
@@ -26,23 +30,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def control(args: argparse.Namespace) -> int:
     channel = ControlChannel(args.run_dir)
+    channel.require_run_folder()
     request = {
         "learning_rate": args.lr,
         "num_train_epochs": args.epochs,
         "stop_after_epoch": args.stop_after_epoch,
         "checkpoint_now": args.checkpoint_now,
     }
-    request = {key: value for key, value in request.items() if value not in (None, False)}
+    # `is`, not `in`: --lr 0 is a (refused) request, not a missing one (0 == False)
+    request = {key: value for key, value in request.items() if value is not None and value is not False}
     if not request:
-        print(describe(channel.status()))
+        status = channel.status()
+        if "global_step" not in status:
+            raise HfnlpError(f"{args.run_dir}: no live status (not an hfnlp training run, or not started yet)")
+        print(describe(status))
         for entry in channel.entries():
             print(format_entry(entry))
         return 0
+    if not (args.wait >= 0 and math.isfinite(args.wait)):
+        raise HfnlpError(f"--wait must be a number of seconds, 0 or more, got {args.wait:g}")
     try:
         command = ControlCommand.from_mapping(request, source="cli")
+        command.check_limits(channel.require_running().get("recipe_learning_rate"))
     except ValueError as error:
         raise HfnlpError(str(error)) from None
-    channel.require_running()
     channel.submit(command)
     entries = channel.wait_for(command.id, len(command.actions()), args.wait)
     for entry in entries:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from pathlib import Path
 
-from hfnlp.errors import HfnlpError
+from hfnlp.ops.control.channel import ControlChannel
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,8 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def dashboard(args: argparse.Namespace) -> int:
     from hfnlp.ops.dashboard.server import DashboardServer
 
-    if not Path(args.run_dir).is_dir():
-        raise HfnlpError(f"no run folder at {args.run_dir}")
+    ControlChannel(args.run_dir).require_run_folder()
     server = DashboardServer(args.run_dir, host=args.host, port=args.port)
     print(f"dashboard: {server.url}  (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -24,7 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def export(args: argparse.Namespace) -> int:
     from hfnlp.hub import export_model_folder
+    from hfnlp.pipelines.loading import check_model_folder
+    from hfnlp.training.run_folder import RunFolder
 
+    run = RunFolder(args.run)
+    source = run.model_dir if args.checkpoint is None else run.checkpoint_dir(args.checkpoint)
+    if (source / "config.json").is_file():  # a missing one is reported by export_model_folder, with the choices
+        # A checkpoint has no processors of its own: the export takes them from the run's tokenizer/ folder.
+        check_model_folder(source, with_processors=args.checkpoint is None)
     folder = export_model_folder(args.run, checkpoint=args.checkpoint, output=args.output, onnx=args.onnx)
     print(f"model folder: {folder}")
     return 0

@@ -6,54 +6,69 @@ import argparse
 import json
 from pathlib import Path
 
+from hfnlp.commands._checks import at_least_one, check_output_file
 from hfnlp.errors import HfnlpError
+
+# Characters that str.splitlines and JavaScript take for line breaks although JSON leaves them unescaped: escaped,
+# so that every reader of the output sees one prediction a line.
+LINE_SEPARATORS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="classify texts with a saved model (or a run folder)")
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify texts with a saved model (or a run folder)",
+        description="Classify texts. Each prediction is one JSON line with the text, its label and score; a text "
+        'read from --input also carries its place there: "line": N for a .txt file, "row": N for a table, '
+        'counted from 1. An empty or blank text gets "label": null and "score": null, so that prediction N '
+        "always belongs to input N.",
+    )
     parser.add_argument("model", help="saved model folder, run folder, or Hub id")
-    parser.add_argument("texts", nargs="*", help="texts to classify")
-    parser.add_argument("--input", help=".txt (one text a line), .csv, .tsv, .json or .jsonl file")
-    parser.add_argument("--text-column", default="text", help="text column of a .csv/.json input (default: text)")
-    parser.add_argument("--output", help="write predictions as JSON lines here (default: print)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("texts", nargs="*", help="texts to classify (or --input)")
+    parser.add_argument(
+        "--input",
+        help="file of texts, read by its extension: .txt (one text a line, split at line feeds only; blank lines "
+        "kept, with a null label), .csv, .tsv, .json, .jsonl or .parquet (the --text-column of each row)",
+    )
+    parser.add_argument("--text-column", default="text", help="text column of a table --input (default: text)")
+    parser.add_argument("--output", help="write the predictions as JSON lines to this file (default: print them)")
+    parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass, at least 1 (default: 64)")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow the model folder's own code")
     parser.set_defaults(handler=predict)
 
 
 def predict(args: argparse.Namespace) -> int:
-    from hfnlp.pipelines.text_classification import classify, load_text_classifier
+    from hfnlp.pipelines.text_classification import classify, load_text_classifier, read_input_texts
+    from hfnlp.training.atomic import write_text
 
-    texts = list(args.texts) + (read_input_texts(Path(args.input), args.text_column) if args.input else [])
+    if args.texts and args.input:
+        raise HfnlpError("give texts to classify or --input FILE, not both")
+    at_least_one(args.batch_size, "--batch-size")
+    output = check_output_file(args.output, "--output") if args.output else None
+    index_key, texts = read_input_texts(Path(args.input), args.text_column) if args.input else (None, args.texts)
     if not texts:
-        raise HfnlpError("give texts to classify, or --input FILE")
+        raise HfnlpError(
+            f"{args.input}: no texts in the file" if args.input else "give texts to classify, or --input FILE"
+        )
     classifier = load_text_classifier(args.model, trust_remote_code=args.trust_remote_code)
     predictions = classify(classifier, texts, batch_size=args.batch_size)
-    lines = [
-        json.dumps({"text": text, "label": p["label"], "score": round(float(p["score"]), 6)}, ensure_ascii=False)
-        for text, p in zip(texts, predictions, strict=True)
-    ]
-    if args.output:
-        Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"wrote {len(lines)} predictions to {args.output}")
+    lines = []
+    for number, (text, prediction) in enumerate(zip(texts, predictions, strict=True), start=1):
+        row = {index_key: number} if index_key else {}
+        row |= {
+            "text": text,
+            "label": prediction["label"] if prediction else None,
+            "score": round(float(prediction["score"]), 6) if prediction else None,
+        }
+        lines.append(json_line(row))
+    if output is not None:
+        write_text(output, "\n".join(lines) + "\n")
+        print(f"wrote {len(lines)} predictions to {output}")
     else:
         print("\n".join(lines))
     return 0
 
 
-def read_input_texts(path: Path, text_column: str) -> list[str]:
-    """Texts from a prediction input file: one per line for ``.txt``, a column for tabular/JSON files."""
-    if not path.is_file():
-        raise HfnlpError(f"input file not found: {path}")
-    if path.suffix.lower() == ".txt":
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as error:
-            raise HfnlpError(f"{path}: not valid UTF-8 ({error.reason})") from error
-        return [line for line in lines if line.strip()]
-    from hfnlp.data.text import TextDataConfig, read_text_file
-
-    dataset = read_text_file(path, TextDataConfig(train_file=str(path), text_column=text_column))
-    if text_column not in dataset.column_names:
-        raise HfnlpError(f"{path}: no column {text_column!r}; columns are {', '.join(dataset.column_names)}")
-    return dataset[text_column]
+def json_line(row: dict) -> str:
+    """``row`` as one line of JSON (UTF-8 text kept readable), with no character any reader splits lines at."""
+    return json.dumps(row, ensure_ascii=False).translate(LINE_SEPARATORS)

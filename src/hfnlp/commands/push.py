@@ -16,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def push(args: argparse.Namespace) -> int:
     from hfnlp.hub import locate_model_folder, push_model_folder, render_model_card
+    from hfnlp.pipelines.loading import check_model_folder
 
     model_dir, card_source = locate_model_folder(args.path)
+    check_model_folder(model_dir)  # never publish a folder that cannot be loaded
     # The card's usage snippet should load the repo it is pushed to; the local README.md stays as it is.
     readme = render_model_card(card_source, repo_id=args.repo_id) if card_source is not None else None
     url = push_model_folder(model_dir, args.repo_id, private=args.private, revision=args.revision, readme=readme)

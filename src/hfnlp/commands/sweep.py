@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hfnlp.commands._options import add_overrides_option
+from hfnlp.errors import HfnlpError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +41,8 @@ def sweep(args: argparse.Namespace) -> int:
     )
     from hfnlp.tasks import load_recipe
 
+    if args.jobs < 1:
+        raise HfnlpError(f"--jobs must be 1 or more, got {args.jobs}")
     grid = parse_grid(args.grid)
     sweep_dir = Path(args.output_dir or f"{load_recipe(args.recipe, args.overrides).output_dir}-sweep")
     runs = plan_sweep(args.recipe, grid, args.overrides, sweep_dir)

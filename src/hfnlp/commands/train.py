@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dashboard", action="store_true", help="serve the live dashboard on 127.0.0.1 (URL with token printed)"
     )
-    parser.add_argument("--dashboard-port", type=int, default=0, help="dashboard port (default: any free port)")
+    parser.add_argument(
+        "--dashboard-port", type=int, help="serve the dashboard on this port (with --dashboard alone: any free port)"
+    )
     parser.add_argument(
         "--limit-train",
         metavar="1batch|FRACTION|N",
@@ -37,7 +39,7 @@ def train(args: argparse.Namespace) -> int:
 
     options = session.TrainOptions(
         resume=args.resume,
-        dashboard_port=args.dashboard_port if args.dashboard else None,
+        dashboard_port=args.dashboard_port if args.dashboard_port is not None else 0 if args.dashboard else None,
         limit_train=args.limit_train,
         overfit_batch=args.overfit_batch,
     )

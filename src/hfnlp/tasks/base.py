@@ -18,7 +18,12 @@ from transformers import PreTrainedModel
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.models import FAMILIES, ModelFamily
 from hfnlp.recipe import Recipe
-from hfnlp.training.reports import classification_metrics, classification_scores, write_classification_report
+from hfnlp.training.reports import (
+    SUMMARY_METRICS,
+    classification_metrics,
+    classification_scores,
+    write_classification_report,
+)
 from hfnlp.training.run import Evaluation, FitPlan, RunOptions, TaskData, run_task
 from hfnlp.training.run_folder import CLASSIFICATION_REPORT, RunFolder
 
@@ -55,6 +60,12 @@ class Task:
         if clashing:
             source = "the data and tokenizer" if self.tokenizer_config else "the data"
             raise RecipeError(f"model.{clashing[0]} is set from {source}; remove it from the recipe")
+
+    def metric_names(self, recipe: Recipe) -> set[str] | None:
+        """The metrics an evaluation reports, without Trainer's ``eval_`` prefix (``loss`` included): what
+        ``training.metric_for_best_model`` may name, checked when the recipe loads. Default ``None``: the task
+        does not say, and the choice is left unchecked."""
+        return None
 
     # ----- the run (hooks of hfnlp.training.run.run_task) ------------------------------------------------------
 
@@ -120,6 +131,10 @@ class Task:
 class ClassificationTask(Task):
     """A task whose model gives one of ``data.label_names`` per input: accuracy / macro-F1 metrics during training,
     and a classification report with a confusion matrix at the end."""
+
+    def metric_names(self, recipe: Recipe) -> set[str]:
+        """What :meth:`compute_metrics` returns, and the evaluation loss."""
+        return {*SUMMARY_METRICS, "loss"}
 
     def compute_metrics(self, data: TaskData) -> Any:
         """Trainer's ``compute_metrics`` over the data's label set."""

@@ -43,7 +43,7 @@ from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
 from hfnlp.tasks.base import Task
 from hfnlp.tokenization.captions import CaptionTokenizerConfig, encode_captions, train_caption_tokenizer
-from hfnlp.tokenization.text import load_saved_tokenizer, save_tokenizer
+from hfnlp.tokenization.text import check_saved_tokenizer, load_saved_tokenizer, save_tokenizer, texts_fingerprint
 from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.run import Evaluation, FitPlan, TaskData
 from hfnlp.training.run_folder import EXAMPLE_IMAGE, FEATURES_DIR, SAMPLES, RunFolder
@@ -73,6 +73,10 @@ class ImageCaptioning(Task):
     tokenizer_config = CaptionTokenizerConfig
     set_by_run = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id")
 
+    def metric_names(self, recipe: Recipe) -> set[str]:
+        """The caption scores every evaluation adds (see :class:`CaptionEvaluator`), and the evaluation loss."""
+        return {*(f"bleu_{order}" for order in range(1, 5)), "cider", "rouge_l", "loss"}
+
     def load_data(self, recipe: Recipe) -> TaskData:
         data = load_caption_data(recipe.data, seed=recipe.seed)
         logger.info(
@@ -81,11 +85,15 @@ class ImageCaptioning(Task):
         return TaskData(data.splits, counts={"skipped_rows": data.skipped_rows})
 
     def prepare_processor(self, recipe: Recipe, run: RunFolder, data: TaskData) -> CaptionProcessors:
+        captions = list(all_captions(data.splits["train"]))
+        fingerprint = texts_fingerprint(captions)
         if (run.tokenizer_dir / "tokenizer.json").exists():
+            # Reused only if trained on these very captions: another vocabulary would silently scramble ids.
+            check_saved_tokenizer(run.tokenizer_dir, recipe.tokenizer, train_texts_fingerprint=fingerprint)
             logger.info("reusing the tokenizer and image processor saved in %s", run.tokenizer_dir)
             return self.load_processor(recipe, run)
-        tokenizer = train_caption_tokenizer(recipe.tokenizer, all_captions(data.splits["train"]))
-        save_tokenizer(tokenizer, recipe.tokenizer, run.tokenizer_dir)
+        tokenizer = train_caption_tokenizer(recipe.tokenizer, captions)
+        save_tokenizer(tokenizer, recipe.tokenizer, run.tokenizer_dir, train_texts_fingerprint=fingerprint)
         logger.info("trained a caption vocabulary of %d words", len(tokenizer))
         encoder_name = recipe.model.get("encoder_name", CaptionerConfig.encoder_name)
         image_processor = caption_image_processor(encoder_name, recipe.data.image_size)

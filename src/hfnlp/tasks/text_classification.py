@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import DatasetDict
+from datasets import Column, DatasetDict
 from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
 
 from hfnlp.data.text import TextDataConfig, load_text_classification
@@ -23,6 +24,7 @@ from hfnlp.tokenization.text import (
     ids_encoder,
     load_saved_tokenizer,
     save_tokenizer,
+    texts_fingerprint,
     token_budget,
     train_tokenizer,
 )
@@ -86,13 +88,18 @@ class TextClassification(ClassificationTask):
         return export_onnx(model_dir)
 
 
-def tokenizer_for_run(run: RunFolder, config: TextTokenizerConfig, train_texts: list[str]) -> PreTrainedTokenizerBase:
-    """The run's tokenizer: loaded from the run folder if it exists (resume), else trained once and saved."""
+def tokenizer_for_run(
+    run: RunFolder, config: TextTokenizerConfig, train_texts: Sequence[str] | Column
+) -> PreTrainedTokenizerBase:
+    """The run's tokenizer: trained once and saved in the run folder with a fingerprint of ``train_texts``; loaded
+    from there on resume or re-run, but only if the training texts are still the ones it was trained on."""
+    fingerprint = texts_fingerprint(train_texts)
     if run.tokenizer_dir.exists():
-        logger.info("reusing the tokenizer saved in %s", run.tokenizer_dir)
-        return load_saved_tokenizer(run.tokenizer_dir, config)
+        tokenizer = load_saved_tokenizer(run.tokenizer_dir, config, train_texts_fingerprint=fingerprint)
+        logger.info("reusing the tokenizer saved in %s (same settings and training texts)", run.tokenizer_dir)
+        return tokenizer
     tokenizer = train_tokenizer(config, train_texts, num_texts=len(train_texts))
-    save_tokenizer(tokenizer, config, run.tokenizer_dir)
+    save_tokenizer(tokenizer, config, run.tokenizer_dir, train_texts_fingerprint=fingerprint)
     logger.info("trained a %s tokenizer with %d tokens", config.level, len(tokenizer))
     return tokenizer
 

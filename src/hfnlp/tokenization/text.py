@@ -1,20 +1,24 @@
 """Tokenizers for text classification, trained once on the train split with 🤗 ``tokenizers``.
 
 The trained tokenizer is saved in the run folder as a ``PreTrainedTokenizerFast`` together with the
-settings it was trained with; resume, evaluate and predict load it from there and never rebuild it (a
-rebuilt vocabulary reorders ids and silently ruins a trained model).
+settings it was trained with and a fingerprint of its training texts; resume, evaluate and predict load it from
+there and never rebuild it (a rebuilt vocabulary reorders ids and silently ruins a trained model), and a re-run or
+resume refuses it when its settings or training texts differ.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from datasets import Column
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
@@ -26,6 +30,9 @@ PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN]
 MODEL_INPUT_NAMES = ["input_ids", "attention_mask"]
 SETTINGS_FILE = "hfnlp_tokenizer.json"
+# The key of SETTINGS_FILE that holds texts_fingerprint() of the texts the vocabulary was trained on.
+TRAIN_TEXTS_KEY = "train_texts_fingerprint"
+logger = logging.getLogger(__name__)
 # More characters than any token of real text spans (a long word, an HTML tag stripped before a character).
 MAX_CHARS_PER_TOKEN = 50
 _HTML_TAG = Regex(r"<[^>]+>")
@@ -205,18 +212,57 @@ def _trainer_for(config: TextTokenizerConfig) -> trainers.Trainer:
     return trainers.WordLevelTrainer(**kwargs)
 
 
-def save_tokenizer(tokenizer: PreTrainedTokenizerBase, config: TextTokenizerConfig, folder: str | Path) -> None:
-    """Save the tokenizer and the vocabulary settings it was trained with."""
+def texts_fingerprint(texts: Iterable[str]) -> str:
+    """A fingerprint of training texts, in order: their count and a BLAKE2b digest of them joined (about 5 ms for
+    THUCNews' 33,590 titles). Two fingerprints are equal only if the texts are (barring texts with NUL bytes)."""
+    # A datasets Column sliced gives all its values at once: 10 ms for THUCNews' titles instead of 480 iterated.
+    texts = texts[:] if isinstance(texts, Column) else list(texts)
+    digest = hashlib.blake2b("\0".join(texts).encode("utf-8", "surrogatepass"), digest_size=16)
+    return f"{len(texts)}:{digest.hexdigest()}"
+
+
+def save_tokenizer(
+    tokenizer: PreTrainedTokenizerBase,
+    config: TextTokenizerConfig,
+    folder: str | Path,
+    train_texts_fingerprint: str | None = None,
+) -> None:
+    """Save the tokenizer, the vocabulary settings it was trained with and the :func:`texts_fingerprint` of the
+    texts it was trained on."""
     folder = Path(folder)
     tokenizer.save_pretrained(folder)
-    (folder / SETTINGS_FILE).write_text(json.dumps(config.vocabulary_settings(), indent=2))
+    settings = config.vocabulary_settings()
+    if train_texts_fingerprint is not None:
+        settings[TRAIN_TEXTS_KEY] = train_texts_fingerprint
+    (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
 
 
-def load_saved_tokenizer(folder: str | Path, config: TextTokenizerConfig | None = None) -> PreTrainedTokenizerBase:
-    """Load a tokenizer saved by :func:`save_tokenizer`; refuse it if ``config`` asks for another vocabulary."""
+def load_saved_tokenizer(
+    folder: str | Path, config: TextTokenizerConfig | None = None, train_texts_fingerprint: str | None = None
+) -> PreTrainedTokenizerBase:
+    """Load a tokenizer saved by :func:`save_tokenizer`, checked by :func:`check_saved_tokenizer`."""
     folder = Path(folder)
+    check_saved_tokenizer(folder, config, train_texts_fingerprint)
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    if tokenizer_config.get("tokenizer_class") == JiebaTokenizerFast.__name__:
+        tokenizer = JiebaTokenizerFast.from_pretrained(folder)  # hfnlp's own class: no remote code needed
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
     if config is not None:
-        saved = json.loads((folder / SETTINGS_FILE).read_text()) if (folder / SETTINGS_FILE).exists() else None
+        tokenizer.model_max_length = config.max_length
+    return tokenizer
+
+
+def check_saved_tokenizer(
+    folder: Path, config: TextTokenizerConfig | None = None, train_texts_fingerprint: str | None = None
+) -> None:
+    """Refuse a tokenizer saved by :func:`save_tokenizer` if ``config`` asks for another vocabulary, or if
+    ``train_texts_fingerprint`` says the training texts are not the ones its vocabulary was built from."""
+    saved = json.loads((folder / SETTINGS_FILE).read_text()) if (folder / SETTINGS_FILE).exists() else None
+    if train_texts_fingerprint is not None and saved is not None:
+        _check_train_texts(folder, saved.get(TRAIN_TEXTS_KEY), train_texts_fingerprint)
+    if config is not None:
+        saved = {key: value for key, value in (saved or {}).items() if key != TRAIN_TEXTS_KEY} or None
         if saved is not None and saved != config.vocabulary_settings():
             changed = sorted(
                 k
@@ -227,11 +273,16 @@ def load_saved_tokenizer(folder: str | Path, config: TextTokenizerConfig | None 
                 f"{folder} holds a tokenizer trained with other settings ({', '.join(changed)} differ); "
                 "a model only works with the vocabulary it was trained on: use a new output_dir to retrain"
             )
-    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
-    if tokenizer_config.get("tokenizer_class") == JiebaTokenizerFast.__name__:
-        tokenizer = JiebaTokenizerFast.from_pretrained(folder)  # hfnlp's own class: no remote code needed
-    else:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    if config is not None:
-        tokenizer.model_max_length = config.max_length
-    return tokenizer
+
+
+def _check_train_texts(folder: Path, saved: str | None, current: str) -> None:
+    if saved is None:  # saved before hfnlp recorded training texts: nothing to compare with
+        logger.warning("%s does not record the texts its vocabulary was trained on; reusing it unchecked", folder)
+    elif saved != current:
+        raise DataError(
+            f"{folder} holds a tokenizer whose vocabulary was trained on other training data ({saved.split(':')[0]} "
+            f"train texts then, {current.split(':')[0]} now, or the same number with other contents: the data "
+            "file, its rows, the seed or the split ratios changed); a model only works with the data its vocabulary "
+            "was built from, so a resumed run must read the same training data: use a new output_dir to train on "
+            "this data"
+        )

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hfnlp.data.reading import read_lines
 from hfnlp.errors import DataError
 
 PAD_TOKEN = "[PAD]"
@@ -204,9 +205,10 @@ def _read_vocab_file(vocab_path: Path) -> list[tuple[str, int]]:
     """``(token, row)`` pairs in file order from a JSON ``{token: row}`` or a one-token-per-line file."""
     if not vocab_path.is_file():
         raise DataError(f"vocabulary file not found: {vocab_path}")
-    text = vocab_path.read_text(encoding="utf-8")
     if vocab_path.suffix != ".json":
-        return [(token, row) for row, token in enumerate(text.splitlines())]
+        # Line feeds only: a token may be U+2028 or U+0085, which str.splitlines would take for line ends.
+        return [(token, row) for row, token in enumerate(read_lines(vocab_path, what="vocabulary file"))]
+    text = vocab_path.read_text(encoding="utf-8")
     try:
         mapping = json.loads(text)
     except json.JSONDecodeError as error:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from accelerate import PartialState
 from transformers import TrainingArguments
+from transformers.integrations import get_available_reporting_integrations
 
 from hfnlp.errors import RecipeError
 from hfnlp.recipe import Recipe
@@ -47,8 +48,6 @@ def build_training_arguments(recipe: Recipe, output_dir: str | Path, **overrides
     t = recipe.training
     bf16, fp16 = resolve_precision(t.mixed_precision)
     evaluating = t.eval_strategy != "no"
-    if t.eval_strategy == "steps" and not t.eval_steps:
-        raise RecipeError("training.eval_steps is required when training.eval_strategy is 'steps'")
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
         num_train_epochs=t.num_train_epochs,
@@ -86,7 +85,21 @@ def build_training_arguments(recipe: Recipe, output_dir: str | Path, **overrides
         disable_tqdm=t.disable_tqdm,
     )
     kwargs.update(overrides)
-    return TrainingArguments(**kwargs)
+    try:
+        args = TrainingArguments(**kwargs)
+    except ValueError as error:
+        # The recipe's values are checked when it loads; what is left is a combination or this machine refusing
+        # them (e.g. bf16 on a GPU without it, reduce_lr_on_plateau without evaluation): the user's to change.
+        raise RecipeError(f"training: transformers refuses these settings: {' '.join(str(error).split())}") from error
+    # Checked here, not when the recipe loads: a recipe is also read where it is not trained (export, cards).
+    installed = get_available_reporting_integrations()
+    missing = [name for name in args.report_to if name not in installed]
+    if missing:
+        raise RecipeError(
+            f"training.report_to: {missing[0]!r} is not installed here; install it or leave it out "
+            f"(installed: {', '.join(installed) or 'none'})"
+        )
+    return args
 
 
 def process_state(recipe: Recipe) -> PartialState:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import shutil
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import torch
 import transformers
+from accelerate.utils import broadcast_object_list
 from datasets import DatasetDict
 from safetensors import SafetensorError
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
@@ -26,6 +28,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
+from hfnlp.training.atomic import atomic_path, staging_path, write_text
 from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.optim import LazyAdamW, uses_sparse_gradients
 from hfnlp.training.run_folder import RECIPE, RunFolder, last_complete_checkpoint
@@ -117,19 +120,33 @@ def _write_failure(what: str, run: RunFolder, error: BaseException) -> str:
     return f"could not {what} ({type(error).__name__}: {error}); {free_mib:,.0f} MiB free there."
 
 
-def save_final_model(trainer: Trainer, run: RunFolder, complete: Callable[[PreTrainedModel, Path], None]) -> Path:
+def save_final_model(
+    trainer: Trainer,
+    run: RunFolder,
+    complete: Callable[[PreTrainedModel, Path], None],
+    finish: Callable[[Path], None] | None = None,
+) -> Path:
     """Save the (best) model as a shareable folder: weights and config (every process takes part, as sharded
-    training needs), then on the main process ``complete(model, folder)`` (the task's processors and code) and
-    the resolved recipe.
+    training needs), then on the main process ``complete(model, folder)`` (the task's processors and code), the
+    resolved recipe and ``finish(folder)`` (the model card).
 
-    Trainer also writes ``training_args.bin``, a pickle: it stays out of a folder meant for others to load.
+    The folder is built in a temporary sibling of ``model/`` that then replaces it in one step
+    (:func:`~hfnlp.training.atomic.atomic_path`): a run killed at any moment leaves the previous complete model
+    folder or the new one. Trainer also writes ``training_args.bin``, a pickle: it stays out of a folder meant for
+    others to load.
     """
+    owner = broadcast_object_list([os.getpid()])[0]  # the staging folder is named after the main process
     try:
-        trainer.save_model(str(run.model_dir))  # writes on the main process only
-        if trainer.is_world_process_zero():
-            (run.model_dir / "training_args.bin").unlink(missing_ok=True)
-            complete(trainer.accelerator.unwrap_model(trainer.model), run.model_dir)
-            shutil.copy(run.recipe_path, run.model_dir / RECIPE)
+        if not trainer.is_world_process_zero():
+            trainer.save_model(str(staging_path(run.model_dir, owner)))  # joins the gathers of sharded weights
+            return run.model_dir
+        with atomic_path(run.model_dir, owner) as folder:
+            trainer.save_model(str(folder))
+            (folder / "training_args.bin").unlink(missing_ok=True)
+            complete(trainer.accelerator.unwrap_model(trainer.model), folder)
+            shutil.copy(run.recipe_path, folder / RECIPE)
+            if finish is not None:
+                finish(folder)
     except (OSError, RuntimeError, SafetensorError) as error:  # what file writers raise on a full disk
         raise HfnlpError(
             _write_failure(f"write the final model folder {run.model_dir}", run, error)
@@ -137,6 +154,26 @@ def save_final_model(trainer: Trainer, run: RunFolder, complete: Callable[[PreTr
             " is repeated)."
         ) from error
     return run.model_dir
+
+
+class LearningRateOnResume(TrainerCallback):
+    """Apply a learning rate that a resumed recipe changed (see :mod:`hfnlp.training.resume`).
+
+    Trainer restores the optimizer's and the schedule's state from the checkpoint, learning rates included, so
+    without this a new ``training.learning_rate`` would be recorded but never used. Every parameter group and the
+    schedule's base rates are scaled by new / saved, which keeps the groups' ratios (a head's multiplier).
+    """
+
+    def __init__(self, saved: float, new: float) -> None:
+        self.factor = new / saved
+
+    def on_train_begin(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
+        optimizer, scheduler = kwargs["optimizer"], kwargs.get("lr_scheduler")
+        for group in optimizer.param_groups:
+            group["lr"] *= self.factor
+        if scheduler is not None and hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [base * self.factor for base in scheduler.base_lrs]
+            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
 def environment_summary() -> dict[str, Any]:
@@ -173,7 +210,7 @@ def write_metrics(
         **extra,
     }
     if trainer.is_world_process_zero():
-        run.metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+        write_text(run.metrics_path, json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
 
 

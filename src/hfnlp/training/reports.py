@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np  # noqa: E402
 from transformers import EvalPrediction  # noqa: E402
 
 from hfnlp.metrics import load_metric  # noqa: E402
+from hfnlp.training.atomic import atomic_path, write_text  # noqa: E402
 from hfnlp.training.run_folder import (  # noqa: E402
     CLASSIFICATION_REPORT,
     CLASSIFICATION_REPORT_TXT,
@@ -54,16 +56,18 @@ def classification_scores(
 
 
 def write_classification_report(folder: str | Path, scores: dict[str, Any], label_names: Sequence[str]) -> None:
-    """Write ``classification_report.{json,txt}`` and ``confusion_matrix.{csv,png}`` from ``scores``."""
+    """Write ``classification_report.{json,txt}`` and ``confusion_matrix.{csv,png}`` from ``scores`` (each file
+    atomically)."""
     folder = Path(folder)
-    (folder / CLASSIFICATION_REPORT).write_text(json.dumps(scores, indent=2, ensure_ascii=False))
-    (folder / CLASSIFICATION_REPORT_TXT).write_text(format_report(scores, label_names))
+    write_text(folder / CLASSIFICATION_REPORT, json.dumps(scores, indent=2, ensure_ascii=False))
+    write_text(folder / CLASSIFICATION_REPORT_TXT, format_report(scores, label_names))
     matrix = np.asarray(scores["confusion_matrix"])
-    with (folder / CONFUSION_MATRIX_CSV).open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["true \\ predicted", *label_names])
-        for name, row in zip(label_names, matrix, strict=True):
-            writer.writerow([name, *row.tolist()])
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["true \\ predicted", *label_names])
+    for name, row in zip(label_names, matrix, strict=True):
+        writer.writerow([name, *row.tolist()])
+    write_text(folder / CONFUSION_MATRIX_CSV, table.getvalue())
     plot_confusion_matrix(matrix, label_names, folder / CONFUSION_MATRIX_PNG)
 
 
@@ -94,9 +98,7 @@ def plot_confusion_matrix(matrix: np.ndarray, label_names: Sequence[str], path: 
     threshold = matrix.max() / 2 if matrix.size else 0
     for (row, column), count in np.ndenumerate(matrix):
         axes.text(column, row, str(count), ha="center", va="center", color="white" if count > threshold else "black")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save_figure(figure, path)
 
 
 def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path) -> None:
@@ -126,6 +128,12 @@ def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path
         rate_axes.plot(*zip(*rates, strict=True))
     rate_axes.set_xlabel("step")
     rate_axes.set_title("learning rate")
+    _save_figure(figure, path)
+
+
+def _save_figure(figure: plt.Figure, path: str | Path) -> None:
+    """Save ``figure`` atomically (a live view may read the file at any moment) and free it."""
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as staged:
+        figure.savefig(staged, dpi=120)
     plt.close(figure)

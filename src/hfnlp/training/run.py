@@ -2,7 +2,8 @@
 
 Every task runs through :func:`run_task`, which owns the sequence, the process guards under ``accelerate
 launch`` (the main process prepares the folder, the data and the processor first, the others then reuse what it
-wrote; run files are written by one process only), the run folder, ``metrics.json`` and the final model folder.
+wrote; run files are written by one process only, which holds the run folder's lock for the whole run), the run
+folder, ``metrics.json`` and the final model folder (written aside, then put in place in one step).
 A task supplies small hooks (:class:`TaskHooks`): what is really its own.
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from datasets import DatasetDict
@@ -19,8 +22,10 @@ from transformers import PreTrainedModel, Trainer, TrainerCallback, set_seed
 
 from hfnlp.recipe import Recipe
 from hfnlp.training.arguments import build_training_arguments
+from hfnlp.training.atomic import write_text
 from hfnlp.training.batching import LengthBucketingTrainer
-from hfnlp.training.engine import fit, save_final_model, write_metrics
+from hfnlp.training.engine import LearningRateOnResume, fit, save_final_model, write_metrics
+from hfnlp.training.guards import DivergenceGuard
 from hfnlp.training.reports import plot_training_curves
 from hfnlp.training.run_folder import CURVES, RunFolder
 
@@ -31,6 +36,10 @@ class RunOptions:
 
     resume: bool = False
     callbacks: list[TrainerCallback] = field(default_factory=list)
+    #: Called on the main process with the new model folder once it holds the model, its processors and the recipe
+    #: (and ``metrics.json`` and the reports are written), before it replaces ``model/``: what it adds (the model
+    #: card) is in place together with the model, never after it.
+    finish_model_folder: Callable[[Path], None] | None = None
 
 
 @dataclass
@@ -91,34 +100,52 @@ def run_task(task: TaskHooks, recipe: Recipe, options: RunOptions) -> dict[str, 
     started = time.time()
     run = RunFolder(recipe.output_dir)
     args = build_training_arguments(recipe, run.path)  # also sets up the processes of an `accelerate launch`
-    # Under `accelerate launch` the main process prepares the folder, reads the data, trains the tokenizer and
-    # caches what the task caches; the others wait, then read what it wrote.
-    with args.main_process_first(local=False, desc="preparing the run"):
-        resume_from = run.prepare(recipe, resume=options.resume, main_process=args.process_index == 0)
-        set_seed(recipe.seed)
-        data = task.load_data(recipe)
-        processor = task.prepare_processor(recipe, run, data)
-        model = task.build_model(recipe, data, processor)
-        plan = task.plan_fit(recipe, run, data, processor, model)
-    trainer = fit(
-        recipe,
-        run,
-        args=args,
-        model=model,
-        splits=plan.splits,
-        resume_from=resume_from,
-        data_collator=plan.data_collator,
-        processing_class=plan.processing_class,
-        compute_metrics=plan.compute_metrics,
-        callbacks=[*options.callbacks, *plan.callbacks],
-        trainer_class=plan.trainer_class,
-        **plan.trainer_kwargs,
-    )
-    evaluation = task.evaluate(trainer, plan, data)  # on every process: predictions are gathered
-    if trainer.is_world_process_zero():
-        task.write_reports(recipe, run, evaluation, data)
-        plot_training_curves(trainer.state.log_history, run.file(CURVES))
-        examples = task.card_examples(run, data)
-        run.card_examples_path.write_text(json.dumps(examples, ensure_ascii=False), encoding="utf-8")
-    save_final_model(trainer, run, lambda model, folder: task.complete_model_folder(model, processor, folder))
-    return write_metrics(run, trainer, evaluation.test_metrics, started, extra={**data.counts, **evaluation.summary})
+    with ExitStack() as ownership:
+        # Under `accelerate launch` the main process locks the folder, prepares it, reads the data, trains the
+        # tokenizer and caches what the task caches; the others wait, then read what it wrote.
+        with args.main_process_first(local=False, desc="preparing the run"):
+            if args.process_index == 0:
+                ownership.enter_context(run.locked(processes=args.world_size))
+            resume_from = run.prepare(recipe, resume=options.resume, main_process=args.process_index == 0)
+            set_seed(recipe.seed)
+            data = task.load_data(recipe)
+            processor = task.prepare_processor(recipe, run, data)
+            model = task.build_model(recipe, data, processor)
+            plan = task.plan_fit(recipe, run, data, processor, model)
+        trainer = fit(
+            recipe,
+            run,
+            args=args,
+            model=model,
+            splits=plan.splits,
+            resume_from=resume_from,
+            data_collator=plan.data_collator,
+            processing_class=plan.processing_class,
+            compute_metrics=plan.compute_metrics,
+            # The guard comes last: it must see every request for a checkpoint before Trainer writes one.
+            callbacks=[*options.callbacks, *plan.callbacks, *_resume_callbacks(run, resume_from), DivergenceGuard(run)],
+            trainer_class=plan.trainer_class,
+            **plan.trainer_kwargs,
+        )
+        evaluation = task.evaluate(trainer, plan, data)  # on every process: predictions are gathered
+        if trainer.is_world_process_zero():
+            task.write_reports(recipe, run, evaluation, data)
+            plot_training_curves(trainer.state.log_history, run.file(CURVES))
+            write_text(run.card_examples_path, json.dumps(task.card_examples(run, data), ensure_ascii=False))
+        # metrics.json before the model folder: the card written into it (options.finish_model_folder) reads it.
+        summary = write_metrics(
+            run, trainer, evaluation.test_metrics, started, extra={**data.counts, **evaluation.summary}
+        )
+        save_final_model(
+            trainer,
+            run,
+            lambda model, folder: task.complete_model_folder(model, processor, folder),
+            options.finish_model_folder,
+        )
+    return summary
+
+
+def _resume_callbacks(run: RunFolder, resume_from: str | None) -> list[TrainerCallback]:
+    """What a resume with changed settings needs besides the checkpoint: the new learning rate applied."""
+    changed = run.resume_changes.get("training.learning_rate")
+    return [LearningRateOnResume(*changed)] if resume_from is not None and changed else []

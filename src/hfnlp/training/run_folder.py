@@ -2,17 +2,32 @@
 
 Training, the hub (cards, export, push) and run operations (control, live status, dashboard, sweep) all find a
 run's files through :class:`RunFolder`, so a file name is written down exactly once.
+
+A run owns its folder: :meth:`RunFolder.locked` holds an exclusive lock on it for the whole run, so a second run
+on the same ``output_dir`` is refused instead of overwriting the first one's files.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
+from hfnlp.training.atomic import atomic_path, write_text
+from hfnlp.training.resume import check_resumable, recipe_changes
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +49,8 @@ CONTROL_INBOX = "control/inbox"
 LIVE_STATUS = "live_status.json"
 TRAIN_LOG = "train.log"
 CLASSIFICATION_REPORT_TXT = "classification_report.txt"
+RESUME_LOG = "resume_log.jsonl"
+LOCK = "run.lock"
 # transformers' TRAINER_STATE_NAME, written here so that the names load without torch (`hfnlp control` starts
 # at once); Trainer writes it last in a checkpoint, so a checkpoint without it was cut short.
 CHECKPOINT_STATE = "trainer_state.json"
@@ -44,6 +61,8 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        #: The settings the last :meth:`prepare` of a resume changed: ``{dotted key: (saved, new)}``.
+        self.resume_changes: dict[str, tuple[Any, Any]] = {}
 
     @property
     def recipe_path(self) -> Path:
@@ -86,12 +105,55 @@ class RunFolder:
         """The newest completely written checkpoint (see :func:`last_complete_checkpoint`), or ``None``."""
         return last_complete_checkpoint(self.path) if self.path.is_dir() else None
 
+    @contextmanager
+    def locked(self, processes: int = 1) -> Iterator[None]:
+        """Own the folder for the block: create it and hold an exclusive lock on its ``run.lock``.
+
+        The lock file records the owner (pid, host, command, start, number of processes) for the error a second run
+        gets. Under ``accelerate launch`` the main process alone takes it, before the others start preparing, so the
+        processes of one run never lock each other out. The operating system drops the lock when its process ends,
+        however it ends: a lock file left by a dead run is no obstacle.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise HfnlpError(f"output_dir {self.path} is a file, not a folder; choose another output_dir")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.file(LOCK), "a+", encoding="utf-8")  # noqa: SIM115  (held for the whole block)
+        except OSError as error:
+            raise HfnlpError(f"cannot create the run folder {self.path}: {error.strerror or error}") from error
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise HfnlpError(
+                    f"{self.path} is in use by another run ({_describe_owner(self.file(LOCK))}); wait for it to end, "
+                    "or choose another output_dir"
+                ) from None
+            owner = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "command": " ".join(sys.argv),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "processes": processes,
+            }
+            # The locked file itself is rewritten (a replaced file would be another, unlocked one).
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(owner))
+            handle.flush()
+            yield
+
     def prepare(self, recipe: Recipe, resume: bool, main_process: bool = True) -> str | None:
         """Create or reopen the folder; return the checkpoint to resume from (``None`` = start fresh).
 
-        A folder that already holds checkpoints or a finished model is never overwritten silently. Only the main
-        process writes the resolved recipe; the others only find the checkpoint.
+        A folder that already holds checkpoints or a finished model is never overwritten silently, and a folder whose
+        checkpoints or tokenizer came from another recipe is resumed only when the recipe changed nothing they depend
+        on (see :mod:`hfnlp.training.resume`): ``recipe.yaml`` is rewritten only once that is known, and the changes
+        are appended to ``resume_log.jsonl``. Only the main process writes (it holds :meth:`locked`); the others only
+        find the checkpoint.
         """
+        if main_process:
+            self._recover_leftovers()
         checkpoint = self.last_complete_checkpoint()
         if not resume and (checkpoint or self.model_dir.exists()):
             raise HfnlpError(
@@ -100,10 +162,63 @@ class RunFolder:
             )
         if resume and checkpoint is None:
             logger.warning("--resume: no checkpoint in %s yet, starting from the beginning", self.path)
-        if main_process:
-            self.path.mkdir(parents=True, exist_ok=True)
-            recipe.save(self.recipe_path)
+        if not main_process:
+            self.resume_changes = self._logged_changes() if resume else {}
+            return checkpoint
+        # Only what the saved recipe produced binds the new one: checkpoints, a final model, a trained tokenizer.
+        if self.recipe_path.is_file() and (resume or self.tokenizer_dir.exists()):
+            saved = yaml.safe_load(self.recipe_path.read_text(encoding="utf-8"))
+            self.resume_changes = recipe_changes(saved, recipe.to_dict())
+            check_resumable(self.resume_changes, str(self.path))
+        if resume:
+            self._log_resume(checkpoint)
+        self.path.mkdir(parents=True, exist_ok=True)  # already there when locked(): prepare alone creates it too
+        with atomic_path(self.recipe_path) as staged:
+            recipe.save(staged)
         return checkpoint
+
+    def _log_resume(self, checkpoint: str | None) -> None:
+        entry = {
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "checkpoint": Path(checkpoint).name if checkpoint else None,
+            "changed": {key: {"saved": old, "new": new} for key, (old, new) in self.resume_changes.items()},
+        }
+        log = self.file(RESUME_LOG)
+        before = log.read_text(encoding="utf-8") if log.is_file() else ""
+        write_text(log, before + json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        if self.resume_changes:
+            logger.info("--resume with changed settings: %s", ", ".join(self.resume_changes))
+
+    def _logged_changes(self) -> dict[str, tuple[Any, Any]]:
+        """The changes of this resume as the main process logged them (it prepares first, the others follow)."""
+        log = self.file(RESUME_LOG)
+        lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+        changed = json.loads(lines[-1])["changed"] if lines else {}
+        return {key: (values["saved"], values["new"]) for key, values in changed.items()}
+
+    def _recover_leftovers(self) -> None:
+        """Clear what a killed run left of its atomic writes (the folder is locked to this run): unfinished temporary
+        siblings go; a folder renamed aside (where folders cannot be exchanged) goes back if its place is empty."""
+        for leftover in self.path.glob("*.tmp-*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+        for aside in self.path.glob("*.old-*"):
+            original = aside.with_name(aside.name.rsplit(".old-", 1)[0])
+            if original.exists():
+                shutil.rmtree(aside)
+            else:
+                aside.rename(original)
+
+
+def _describe_owner(lock_file: Path) -> str:
+    """Who holds ``lock_file``, from what the holder wrote into it."""
+    try:
+        owner = json.loads(lock_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # the holder is writing it this very moment
+        return "its owner is starting"
+    return f"pid {owner['pid']} on {owner['host']} since {owner['started']}: {owner['command']}"
 
 
 def last_complete_checkpoint(folder: Path) -> str | None:

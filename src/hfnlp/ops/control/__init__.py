@@ -7,7 +7,9 @@ training loop (5.x):
 
 - **Learning rate** — applied before the next optimizer step. The scheduler is rescaled, not fought:
   ``scheduler.base_lrs`` and the optimizer's current learning rates are multiplied by new/old, so warm-up and
-  decay go on from where they are, at the new scale. ``old`` and ``new`` are the schedule's base (peak) rate.
+  decay go on from where they are, at the new scale. ``old`` and ``new`` are the schedule's base (peak) rate. A
+  new rate must be finite, positive and at most ``MAX_LR_FACTOR`` (100) × the recipe's; front ends refuse others,
+  and the callback rejects (records, never crashes on) any that reach it.
 - **Number of epochs** — ``Trainer`` fixes the length of its epoch loop when training starts, so the callback
   gives the loop headroom (``headroom`` × the planned length) in ``on_init_end`` and then keeps
   ``state.max_steps`` at the *planned* end, where ``DefaultFlowCallback`` stops training with the usual final

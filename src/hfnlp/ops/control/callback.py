@@ -160,6 +160,12 @@ class LiveControlCallback(TrainerCallback):
 
     def _apply(self, commands: list[ControlCommand], moment: _Moment) -> None:
         for command in commands:
+            try:  # front ends check this too; a request queued past them is refused here, never a crash
+                command.check_limits(self._recipe["learning_rate"])
+            except ValueError as error:
+                for action in command.actions():
+                    self._reject(moment.state, command, action, str(error))
+                continue
             if command.learning_rate is not None:
                 self._set_learning_rate(command.learning_rate, command.source, command.id, moment.state, moment.kwargs)
             if command.num_train_epochs is not None:

@@ -127,9 +127,16 @@ function renderConfusion(confusion) {
   $("confusion").replaceChildren(table);
 }
 
-function renderLog(entries) {
+function renderLog(entries, error) {
   const body = $("control-log").tBodies[0];
   body.replaceChildren();
+  if (error) {  // a damaged control log: say so instead of showing an empty one
+    const row = body.insertRow();
+    row.className = "rejected";
+    const cell = row.insertCell();
+    cell.colSpan = 6;
+    cell.textContent = error;
+  }
   for (const entry of entries.slice().reverse().slice(0, 30)) {
     const tr = body.insertRow();
     const result = entry.applied ? "applied" : `rejected: ${entry.reason || ""}`;
@@ -160,7 +167,7 @@ function render(status) {
   for (const el of document.querySelectorAll("#controls button, #controls input")) el.disabled = !alive;
   renderCharts(status);
   renderConfusion(status.confusion_matrix);
-  renderLog(status.control_log || []);
+  renderLog(status.control_log || [], status.control_log_error);
 }
 
 async function refresh() {

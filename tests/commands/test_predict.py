@@ -1,0 +1,112 @@
+"""``hfnlp predict --input``: every format, one prediction per input line or row, numbered as the user counts, and
+every mistake refused in one line before any work."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from hfnlp.cli import main
+from tests.commands.conftest import assert_one_line_error
+
+GOOD = "the food was great and fresh"
+
+
+def predictions(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_txt_input_gives_one_prediction_per_line_blank_lines_included(model_folder, tmp_path, capsys):
+    source = tmp_path / "texts.txt"
+    # CRLF endings, a blank line, a whitespace-only line, a U+2028 inside a line, no final line feed
+    source.write_bytes("good food\r\n\r\nbad\u2028cold order\n   \nlast one".encode())
+    output = tmp_path / "preds.jsonl"
+    assert main(["predict", str(model_folder), "--input", str(source), "--output", str(output)]) == 0
+    rows = predictions(output)
+    assert [row["line"] for row in rows] == [1, 2, 3, 4, 5]
+    assert [row["text"] for row in rows] == ["good food", "", "bad\u2028cold order", "   ", "last one"]
+    assert [row["label"] is None for row in rows] == [False, True, False, True, False]
+    assert rows[1]["score"] is None and all(0 < rows[i]["score"] <= 1 for i in (0, 2, 4))
+    assert f"wrote 5 predictions to {output}" in capsys.readouterr().out
+    assert list(tmp_path.glob("*.tmp-*")) == []  # written through a temporary sibling, which is gone
+
+
+def test_each_table_format_gives_one_prediction_per_row_in_order(model_folder, tmp_path, capsys):
+    import pandas
+
+    texts = ["good food", "", "line one\nline two of a quoted cell", "awful cold order"]
+    frame = pandas.DataFrame({"id": ["a", "b", "c", "d"], "review": texts})
+    files = {
+        "csv": tmp_path / "in.csv",
+        "tsv": tmp_path / "in.tsv",
+        "jsonl": tmp_path / "in.jsonl",
+        "json": tmp_path / "in.json",
+        "parquet": tmp_path / "in.parquet",
+    }
+    frame.to_csv(files["csv"], index=False, quoting=csv.QUOTE_MINIMAL)
+    frame.assign(review=[t.replace("\n", " ") for t in texts]).to_csv(files["tsv"], sep="\t", index=False)
+    frame.to_json(files["jsonl"], orient="records", lines=True, force_ascii=False)
+    frame.to_json(files["json"], orient="records", force_ascii=False)
+    frame.to_parquet(files["parquet"])
+    reference = None
+    for kind, path in files.items():
+        output = tmp_path / f"{kind}.jsonl"
+        assert main(["predict", str(model_folder), "--input", str(path), "--text-column", "review", "--output",
+                     str(output)]) == 0, capsys.readouterr().err  # fmt: skip
+        rows = predictions(output)
+        assert [row["row"] for row in rows] == [1, 2, 3, 4], kind
+        expected = [t.replace("\n", " ") for t in texts] if kind == "tsv" else texts
+        assert [row["text"] for row in rows] == expected, kind
+        assert rows[1]["label"] is None and rows[1]["score"] is None, kind
+        labels = [(row["label"], row["score"]) for i, row in enumerate(rows) if i != 2]
+        reference = reference or labels
+        assert labels == reference, kind  # the same texts get the same predictions whatever the format
+
+
+def test_printed_predictions_of_command_line_texts(model_folder, capsys):
+    assert main(["predict", str(model_folder), GOOD, ""]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [row["text"] for row in rows] == [GOOD, ""] and rows[1]["label"] is None
+    assert rows[0]["label"] in ("negative", "positive") and "line" not in rows[0] and "row" not in rows[0]
+
+
+def test_a_missing_text_column_names_the_columns_of_the_file(model_folder, tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    source.write_text("title,body\na,b\n", encoding="utf-8")
+    assert main(["predict", str(model_folder), "--input", str(source)]) == 2
+    assert_one_line_error(capsys, "no column 'text'", "title, body", "--text-column")
+
+
+def test_a_column_of_numbers_is_not_taken_for_texts(model_folder, tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": 3}\n{"text": 4}\n', encoding="utf-8")
+    assert main(["predict", str(model_folder), "--input", str(source)]) == 2
+    assert_one_line_error(capsys, "holds int values", "row 1")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--output", "."], "is a folder"),
+        (["--output", "no/such/folder/preds.jsonl"], "does not exist"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--input", "texts.docx"], "cannot tell the format"),
+        (["--input", "missing.txt"], "input file not found"),
+        (["--input", "empty.txt"], "no texts"),
+        ([GOOD, "--input", "texts.txt"], "not both"),
+    ],
+)
+def test_mistakes_are_refused_in_one_line_before_any_work(
+    arguments, message, model_folder, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    Path("texts.txt").write_text(f"{GOOD}\n", encoding="utf-8")
+    Path("texts.docx").write_text(f"{GOOD}\n", encoding="utf-8")
+    Path("empty.txt").write_text("", encoding="utf-8")
+    if "--input" not in arguments:
+        arguments = [*arguments, "--input", "texts.txt"]
+    assert main(["predict", str(model_folder), *arguments]) == 2
+    assert_one_line_error(capsys, message)
