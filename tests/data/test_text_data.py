@@ -318,7 +318,7 @@ def test_a_bad_line_of_a_json_array_is_named(tmp_path):
 
 
 def test_line_separators_inside_a_line_do_not_split_it(tmp_path):
-    from hfnlp.data.reading import read_lines
+    from hfnlp.data.files import read_lines
 
     path = tmp_path / "lines.txt"
     path.write_bytes("\ufeffone\u2028line\r\nnext\x85line\x1cend\nlast\rline\n".encode())

@@ -20,7 +20,8 @@ from transformers import Trainer
 
 from hfnlp.cli import main
 from hfnlp.errors import RecipeError
-from hfnlp.ops.notify import MAX_EXIT_WAIT_S, NotifyCallback, check_notify_settings, exit_wait_s
+from hfnlp.ops.notify import MAX_EXIT_WAIT_S, NotifyCallback, exit_wait_s
+from hfnlp.ops.notify_settings import check_notify_settings
 from hfnlp.recipe import NotifierConfig, NotifyConfig
 
 SECRETS = {

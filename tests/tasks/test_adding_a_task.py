@@ -18,7 +18,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 import hfnlp.tasks
 from hfnlp.cli import main
-from hfnlp.data.reading import carve_missing_splits
+from hfnlp.data.carving import carve_missing_splits
 from hfnlp.models import FAMILIES, ModelFamily
 from hfnlp.tasks import register_task
 from hfnlp.tasks.base import Task

@@ -25,13 +25,13 @@ from typing import Any, Literal
 import datasets
 from datasets import Dataset, DatasetDict
 
+from hfnlp.data.files import read_lines
 from hfnlp.data.images import IMAGE_FEATURE, image_name, open_image
 from hfnlp.data.reading import (
     SPLIT_ALIASES,
     DataSourceConfig,
     apply_bad_rows_policy,
     load_dataset_dict,
-    read_lines,
     splits_by_name,
 )
 from hfnlp.data.synthetic_scenes import CAPTION_FEATURES, synthetic_scenes

@@ -26,6 +26,7 @@ from PIL import Image
 
 from hfnlp.data.augmentation import AugmentationConfig
 from hfnlp.data.builtin import BUILTIN_IMAGE_DATASETS
+from hfnlp.data.files import read_table
 from hfnlp.data.images import IMAGE_FEATURE, image_name, is_image_file, open_image
 from hfnlp.data.reading import (
     SplitFilesConfig,
@@ -35,7 +36,6 @@ from hfnlp.data.reading import (
     infer_label_names,
     label_index,
     read_raw_splits,
-    read_table,
 )
 from hfnlp.errors import DataError
 

@@ -1,30 +1,27 @@
-"""The reading layer under every task's data: recipe source keys, split names, file formats, the Hub, the
-bad-row policy, carving.
+"""The reading layer under every task's data: recipe source keys, split names, the Hub, the bad-row policy,
+class labels.
 
 A task's reader turns its ``data`` section into raw splits through :func:`read_raw_splits` (a built-in set, a
 Hub data set or local folder that ``datasets.load_dataset`` understands, or one file per split read by
-:func:`read_table` or the task's own folder reader), validates them its own way (:func:`apply_bad_rows_policy`
-for the rows it rejects), then carves the missing ``validation`` / ``test`` splits out of ``train``
-(:meth:`DataSourceConfig.carve`).
+:func:`hfnlp.data.files.read_table` or the task's own folder reader), validates them its own way
+(:func:`apply_bad_rows_policy` for the rows it rejects, the label helpers for its classes), then carves the
+missing ``validation`` / ``test`` splits out of ``train`` (:meth:`DataSourceConfig.carve`, see
+:mod:`hfnlp.data.carving`). Reading local files lives in :mod:`hfnlp.data.files`.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import json
 import logging
-import warnings
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, get_args, get_type_hints
 
 import datasets
-import pandas
 from datasets import Dataset, DatasetDict
 
+from hfnlp.data.carving import carve_missing_splits
+from hfnlp.data.files import EXTENSION_FORMATS, read_lines
 from hfnlp.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -37,14 +34,6 @@ SPLIT_ALIASES = {
     "dev": "validation",
     "val": "validation",
     "test": "test",
-}
-EXTENSION_FORMATS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".txt": "tsv",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".parquet": "parquet",
 }
 
 
@@ -193,169 +182,6 @@ def read_raw_splits(config: SplitFilesConfig, read_file: Callable[[str, Path], D
     if config.hub:
         return read_hub(config.hub, config.hub_config)
     return {split: read_file(split, path) for split, path in config.split_files().items()}
-
-
-def read_table(
-    path: Path,
-    file_format: str,
-    *,
-    encoding: str = "utf-8",
-    column_names: list[str] | None = None,
-    as_text: bool = True,
-) -> Dataset:
-    """One csv / tsv / json / jsonl / parquet / text file through ``datasets.load_dataset``; errors name the file.
-
-    ``utf-8`` also reads a file that starts with a byte-order mark, and a byte that is not UTF-8 is reported with
-    its line. ``column_names`` are for a CSV / TSV without header. With ``as_text`` every CSV / TSV column is read
-    as a string; without it the reader guesses column types.
-    """
-    if not path.is_file():
-        raise DataError(f"{path}: expected a file for format {file_format!r}")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    check_encoding(encoding)
-    try:
-        if file_format != "parquet":
-            _check_decodable(path, encoding)
-        builder, kwargs = _builder_for(path, file_format, encoding, column_names, as_text)
-        with warnings.catch_warnings():
-            # pandas only warns when a row has more fields than the header, then drops or shifts data.
-            warnings.simplefilter("error", pandas.errors.ParserWarning)
-            return datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **kwargs)
-    except DataError:
-        raise
-    except Exception as error:  # pandas/pyarrow parse errors carry the line; keep their message
-        if file_format != "parquet" and _holds_no_rows(path, file_format, encoding, column_names):
-            raise DataError(
-                f"{path}: holds no data rows" + (" (only a header line)" if file_format in ("csv", "tsv") else "")
-            ) from error
-        if file_format in ("json", "jsonl"):
-            bad_line = _first_bad_json_line(path, encoding)
-            if bad_line:
-                raise DataError(f"{path}, {bad_line}") from error
-        raise DataError(f"{path}: cannot be read as {file_format}: {_root_cause(error)}") from error
-
-
-def read_lines(path: Path, encoding: str = "utf-8", what: str = "file") -> list[str]:
-    """The lines of a text file, split at line feeds only (a ``\r\n`` ending is removed, a byte-order mark
-    skipped); errors name the file. ``str.splitlines`` would also split inside a line at U+2028, U+0085, form
-    feeds and other separators that real texts contain."""
-    check_encoding(encoding)
-    if not path.exists():
-        raise DataError(f"{what} not found: {path}")
-    if not path.is_file():
-        raise DataError(f"{what} {path} is a folder, not a file")
-    if _is_utf8(encoding):
-        _check_decodable(path, encoding)
-        encoding = "utf-8-sig"
-    try:
-        with path.open(encoding=encoding, newline="") as handle:
-            text = handle.read()
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not valid {encoding} text ({error.reason} at byte {error.start})") from error
-    except OSError as error:
-        raise DataError(f"{path}: cannot be read: {error.strerror or error}") from error
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the line feed that ends the last line
-    return [line.removesuffix("\r") for line in lines]
-
-
-def check_encoding(encoding: str) -> None:
-    """Refuse an encoding name Python does not know (``data.encoding``)."""
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise DataError(f"data.encoding: unknown encoding {encoding!r} (e.g. utf-8, gbk, gb18030, latin-1)") from None
-
-
-def _holds_no_rows(path: Path, file_format: str, encoding: str, column_names: list[str] | None) -> bool:
-    lines = [line for line in read_lines(path, encoding) if line.strip()]
-    if file_format in ("csv", "tsv"):
-        return len(lines) <= (0 if column_names else 1)
-    return not lines or (file_format == "json" and "".join(lines).replace(" ", "") == "[]")
-
-
-def _first_bad_json_line(path: Path, encoding: str) -> str | None:
-    """Where a JSON / JSON-lines file stops being valid JSON: ``line N: reason: 'start of the line'``."""
-    lines = read_lines(path, encoding)
-    text = "\n".join(lines)
-    if text.lstrip().startswith("["):  # one JSON document: the decoder knows the line
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as error:
-            return f"line {error.lineno}: not valid JSON ({error.msg}): {lines[error.lineno - 1][:80]!r}"
-        return None
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                json.loads(line)
-            except json.JSONDecodeError as error:
-                return (
-                    f"line {number}: not a JSON object on one line ({error.msg} at column {error.colno}): {line[:80]!r}"
-                )
-    return None
-
-
-def _builder_for(
-    path: Path, file_format: str, encoding: str, column_names: list[str] | None, as_text: bool
-) -> tuple[str, dict[str, Any]]:
-    encoding = "utf-8-sig" if _is_utf8(encoding) else encoding
-    if file_format in ("csv", "tsv"):
-        kwargs: dict[str, Any] = {"encoding": encoding, "index_col": False}
-        if file_format == "tsv":
-            # Titles and reviews contain quote characters: a TSV is never quoted.
-            kwargs.update(sep="\t", quoting=3)
-        if column_names:
-            kwargs.update(column_names=column_names)
-        if as_text:
-            # No guessing turns "007" into 7, "0" into an int or "NA" into a gap.
-            columns = column_names or _csv_header(path, encoding, kwargs.get("sep", ","))
-            kwargs.update(
-                keep_default_na=False, features=datasets.Features({name: datasets.Value("string") for name in columns})
-            )
-        return "csv", kwargs
-    if file_format in ("json", "jsonl"):
-        return "json", {"encoding": encoding}
-    if file_format == "text":
-        return "text", {"encoding": encoding}
-    return "parquet", {}
-
-
-def _is_utf8(encoding: str) -> bool:
-    return encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8")
-
-
-def _csv_header(path: Path, encoding: str, separator: str) -> list[str]:
-    with path.open(encoding=encoding, newline="") as handle:
-        header = next(csv.reader(handle, delimiter=separator), [])
-    if len(set(header)) != len(header) or not all(header):
-        raise DataError(f"{path}: the header {header} has empty or repeated column names")
-    return header
-
-
-def _check_decodable(path: Path, encoding: str) -> None:
-    if not _is_utf8(encoding):
-        return
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise DataError(f"{path}: cannot be read: {error.strerror or error}") from error
-    with handle:
-        for line_number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(
-                    f"{path}, line {line_number}: bytes that are not valid UTF-8 ({error.reason} at column "
-                    f"{error.start + 1}); set data.encoding (e.g. gbk) if the whole file uses another encoding"
-                ) from error
-
-
-def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    return f"{type(error).__name__}: {error}"
 
 
 def load_dataset_dict(path: str, name: str | None = None, *, data_dir: str | None = None) -> DatasetDict:
@@ -527,58 +353,3 @@ def check_classes(label_names: Sequence[str], labels_by_split: Mapping[str, Sequ
             logger.warning(
                 "%s split: no rows for class(es) %s; its per-class scores will be empty", split, _some(absent)
             )
-
-
-def carve_missing_splits(
-    splits: DatasetDict,
-    *,
-    validation_ratio: float,
-    test_ratio: float,
-    seed: int,
-    stratify_by_column: str | None = "label",
-) -> DatasetDict:
-    """Carve the missing ``validation`` / ``test`` splits out of ``train``, stratified, with a fixed seed.
-
-    Both are carved together (so an 80/10/10 split of one file takes 20% once, then halves it), which keeps
-    the result independent of which split is missing.
-    """
-    missing = {
-        name: ratio for name, ratio in (("validation", validation_ratio), ("test", test_ratio)) if name not in splits
-    }
-    if not missing:
-        return splits
-    total = sum(missing.values())
-    if not 0 < total < 1:
-        raise DataError(f"split ratios for {', '.join(missing)} must add up to between 0 and 1, got {total}")
-    train = splits["train"]
-    stratify = stratify_by_column if stratify_by_column in train.column_names else None
-    if stratify:
-        _check_stratifiable(train[stratify], train.features[stratify])
-    try:
-        held_out = train.train_test_split(test_size=total, seed=seed, stratify_by_column=stratify)
-        result = DatasetDict({**splits, "train": held_out["train"]})
-        if len(missing) == 1:
-            result[next(iter(missing))] = held_out["test"]
-            return result
-        second = held_out["test"].train_test_split(test_size=test_ratio / total, seed=seed, stratify_by_column=stratify)
-    except ValueError as error:  # datasets' own (sklearn-style) refusal: too few rows for the sizes asked
-        raise DataError(
-            f"train split: {len(train)} rows are too few to carve {' and '.join(missing)} splits of "
-            f"{', '.join(f'{ratio:g}' for ratio in missing.values())} of them"
-            + (" with a row of every class in each" if stratify else "")
-            + f" ({error}); add rows, raise data.validation_ratio / data.test_ratio, or give "
-            + " and ".join(f"data.{name}_file" for name in missing)
-        ) from error
-    result["validation"], result["test"] = second["train"], second["test"]
-    return result
-
-
-def _check_stratifiable(labels: list, feature: object) -> None:
-    counts = Counter(labels)
-    rare = [label for label, count in counts.items() if count < 2]
-    if rare:
-        names = [feature.int2str(label) if hasattr(feature, "int2str") else str(label) for label in rare]
-        raise DataError(
-            f"label(s) {', '.join(map(str, names))} have fewer than 2 rows in train, too few to carve stratified "
-            "validation/test splits: add data, or give validation_file and test_file"
-        )

@@ -16,18 +16,17 @@ import datasets
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from hfnlp.data.builtin import BUILTIN_TEXT_DATASETS
+from hfnlp.data.files import check_encoding, read_table
 from hfnlp.data.reading import (
     SplitFilesConfig,
     apply_bad_rows_policy,
     as_label_id,
     check_classes,
-    check_encoding,
     checked_label_names,
     infer_label_names,
     label_index,
     read_label_file,
     read_raw_splits,
-    read_table,
 )
 from hfnlp.errors import DataError
 

@@ -21,7 +21,8 @@ from hfnlp.ops.dashboard.server import DashboardServer
 from hfnlp.ops.debug_subsets import DebugSubsetCallback, TrainLimit, debug_recipe
 from hfnlp.ops.live_plots import LivePlotsCallback
 from hfnlp.ops.live_status import LiveStatusCallback
-from hfnlp.ops.notify import NotifyCallback, check_notify_settings
+from hfnlp.ops.notify import NotifyCallback
+from hfnlp.ops.notify_settings import check_notify_settings
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import get_task
 from hfnlp.training.arguments import process_state

@@ -27,7 +27,7 @@ matplotlib.use("Agg")  # runs are headless; never try to open a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hfnlp.errors import HfnlpError  # noqa: E402
-from hfnlp.ops.notify import check_notify_settings  # noqa: E402
+from hfnlp.ops.notify_settings import check_notify_settings  # noqa: E402
 from hfnlp.ops.session import TrainOptions, train  # noqa: E402
 from hfnlp.tasks import load_recipe  # noqa: E402
 from hfnlp.training.run_folder import LIVE_STATUS, TRAIN_LOG, RunFolder  # noqa: E402

@@ -13,7 +13,8 @@ from datasets import ClassLabel, Dataset
 from transformers import Pipeline, pipeline
 
 import hfnlp.models  # noqa: F401  (registers hfnlp's families with the Auto classes)
-from hfnlp.data.reading import EXTENSION_FORMATS, label_index, read_lines, read_table
+from hfnlp.data.files import EXTENSION_FORMATS, read_lines, read_table
+from hfnlp.data.reading import label_index
 from hfnlp.errors import DataError, HfnlpError
 from hfnlp.pipelines.loading import TEXT_CLASSIFIER, check_model_folder, loading_errors, resolve_model_folder
 from hfnlp.tokenization.text import cut_to_token_budget, load_saved_tokenizer

@@ -16,7 +16,8 @@ from huggingface_hub.errors import StrictDataclassError
 
 from hfnlp.errors import RecipeError
 from hfnlp.models import FAMILIES
-from hfnlp.recipe import Recipe, apply_overrides, build_recipe, config_parameters, read_recipe_file, suggest
+from hfnlp.recipe import Recipe, apply_overrides, build_recipe, config_parameters, suggest
+from hfnlp.recipe_yaml import read_recipe_file
 from hfnlp.tasks.base import Task
 
 _TASKS: dict[str, Task] = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hfnlp.data.reading import read_lines
+from hfnlp.data.files import read_lines
 from hfnlp.errors import DataError
 
 PAD_TOKEN = "[PAD]"
