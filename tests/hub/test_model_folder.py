@@ -108,3 +108,20 @@ def test_export_of_an_earlier_checkpoint_reports_its_own_validation_scores(run_o
 def test_export_names_the_checkpoints_a_run_has(run_of, capsys):
     assert main(["export", str(run_of("text_cnn")), "--checkpoint", "99999"]) == 2
     assert "checkpoints of this run: [" in capsys.readouterr().err
+
+
+def test_only_the_example_image_is_copied_whatever_the_example_texts_say(tmp_path):
+    """Example texts come from the data: a long review (over the file-name limit) or one that names a file must be
+    used as text, never looked up or copied as a path (the quickstart's 300-character reviews once broke the save)."""
+    from hfnlp.hub.model_card import usage_examples
+    from hfnlp.training.run_folder import RunFolder
+
+    run, model_dir = RunFolder(tmp_path / "run"), tmp_path / "model"
+    run.path.mkdir()
+    model_dir.mkdir()
+    (run.path / "recipe.yaml").write_text("secret: x", encoding="utf-8")
+    (run.path / "example.png").write_bytes(b"png")
+    examples = ["春节期间去住了3个晚上。" * 30, "recipe.yaml", "../run/recipe.yaml", "example.png"]
+    run.card_examples_path.write_text(json.dumps(examples, ensure_ascii=False), encoding="utf-8")
+    assert usage_examples(run, model_dir) == examples
+    assert sorted(path.name for path in model_dir.iterdir()) == ["example.png"]

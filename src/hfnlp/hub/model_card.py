@@ -27,7 +27,7 @@ from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import Task, get_task, load_recipe
 from hfnlp.training.atomic import copy_file, write_text
-from hfnlp.training.run_folder import CHECKPOINT_STATE, RECIPE, RunFolder
+from hfnlp.training.run_folder import CHECKPOINT_STATE, EXAMPLE_IMAGE, RECIPE, RunFolder
 
 TEMPLATES_DIR = Path(__file__).parent / "model_cards"
 GENERIC_TEMPLATE = "_base.md"  # a task without a template of its own gets the generic sections
@@ -251,14 +251,16 @@ def _label_names(config: dict[str, Any]) -> list[str]:
 
 
 def usage_examples(run: RunFolder, model_dir: Path) -> list[str]:
-    """The real inputs the run picked from its test split for the usage snippet. An example that is a file of the
-    run folder (an image) is copied into the model folder, so that the snippet, and a Hub widget, can run on it."""
+    """The real inputs the run picked from its test split for the usage snippet. The run's example image (an image
+    task's example) is copied into the model folder, so that the snippet, and a Hub widget, can run on it.
+
+    Only that run file is ever copied: the other examples are texts from the data, which may look like a path.
+    """
     if not run.card_examples_path.is_file():
         raise HfnlpError(f"{run.card_examples_path} not found: is this a finished hfnlp run?")
     examples = json.loads(run.card_examples_path.read_text(encoding="utf-8"))
-    for example in examples:
-        if run.file(example).is_file():
-            copy_file(run.file(example), model_dir / example)
+    if EXAMPLE_IMAGE in examples and run.file(EXAMPLE_IMAGE).is_file():
+        copy_file(run.file(EXAMPLE_IMAGE), model_dir / EXAMPLE_IMAGE)
     return examples
 
 
