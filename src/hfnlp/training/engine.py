@@ -30,7 +30,7 @@ from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
 from hfnlp.training.atomic import atomic_path, staging_path, write_text
 from hfnlp.training.batching import LengthBucketingTrainer
-from hfnlp.training.optim import LazyAdamW, uses_sparse_gradients
+from hfnlp.training.optim import LazyAdamW, scale_learning_rates, uses_sparse_gradients
 from hfnlp.training.run_folder import RECIPE, RunFolder, last_complete_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -168,12 +168,7 @@ class LearningRateOnResume(TrainerCallback):
         self.factor = new / saved
 
     def on_train_begin(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
-        optimizer, scheduler = kwargs["optimizer"], kwargs.get("lr_scheduler")
-        for group in optimizer.param_groups:
-            group["lr"] *= self.factor
-        if scheduler is not None and hasattr(scheduler, "base_lrs"):
-            scheduler.base_lrs = [base * self.factor for base in scheduler.base_lrs]
-            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+        scale_learning_rates(kwargs["optimizer"], kwargs.get("lr_scheduler"), self.factor)
 
 
 def environment_summary() -> dict[str, Any]:

@@ -101,3 +101,14 @@ def _adamw_update_(
 def uses_sparse_gradients(model: torch.nn.Module) -> bool:
     """Whether any embedding of ``model`` produces sparse gradients (``nn.Embedding(sparse=True)``)."""
     return any(getattr(module, "sparse", False) for module in model.modules())
+
+
+def scale_learning_rates(optimizer: torch.optim.Optimizer, scheduler: Any, factor: float) -> None:
+    """Multiply every parameter group's learning rate, and the schedule's base rates, by ``factor``: a new rate
+    takes effect mid-run (a live change, a resumed recipe) and the groups keep their ratios (a head's multiplier)."""
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    if getattr(scheduler, "base_lrs", None):
+        scheduler.base_lrs = [base * factor for base in scheduler.base_lrs]
+    if hasattr(scheduler, "_last_lr"):
+        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]

@@ -15,6 +15,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from hfnlp.ops.control.channel import ControlChannel, ControlCommand
 from hfnlp.ops.control.schedule import fresh_schedule, stretch_schedule, sync_learning_rates
+from hfnlp.training.optim import scale_learning_rates
 from hfnlp.training.run_folder import CHECKPOINT_STATE, last_complete_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -186,13 +187,7 @@ class LiveControlCallback(TrainerCallback):
         unchanged = math.isclose(old, new, rel_tol=1e-9)
         if unchanged and source == "resume":
             return
-        factor = new / old
-        if bases:
-            scheduler.base_lrs = [base * factor for base in bases]
-        for group in optimizer.param_groups:
-            group["lr"] *= factor
-        if hasattr(scheduler, "_last_lr"):
-            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+        scale_learning_rates(optimizer, scheduler, new / old)
         recipe = {"learning_rate": self._recipe["learning_rate"]}
         self._record(state, source, request, action="learning_rate", old=old, new=new, recipe=recipe)
 
