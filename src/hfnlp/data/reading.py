@@ -85,15 +85,17 @@ class SplitFilesConfig(DataSourceConfig):
 
     ``columns_by_split`` overrides column keys for one split whose files name a column differently, e.g.
     ``{validation: {text_column: content}}`` when only the validation file calls its text column ``content``.
+    A key listed in ``MULTI_COLUMN_KEYS`` may name a list of columns instead of one (there and in the overrides).
     """
 
     SOURCES = ("builtin", "hub", "train_file")
     FOLDER_FORMAT: ClassVar[str]
+    MULTI_COLUMN_KEYS: ClassVar[tuple[str, ...]] = ()
 
     train_file: str | None = None
     validation_file: str | None = None
     test_file: str | None = None
-    columns_by_split: dict[str, dict[str, str]] = field(default_factory=dict)
+    columns_by_split: dict[str, dict[str, str | list[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -103,6 +105,8 @@ class SplitFilesConfig(DataSourceConfig):
                 if path == other_path:
                     raise DataError(f"data.{name} and data.{other} are the same file ({path}): splits must not overlap")
         keys = [name for name in get_type_hints(type(self)) if name.endswith("_column")]
+        for key in self.MULTI_COLUMN_KEYS:
+            setattr(self, key, self._checked_column(key, getattr(self, key), f"data.{key}"))
         for split, columns in self.columns_by_split.items():
             if split not in SPLITS:
                 raise DataError(f"data.columns_by_split: {split!r} is not a split; use {', '.join(SPLITS)}")
@@ -111,44 +115,75 @@ class SplitFilesConfig(DataSourceConfig):
                     raise DataError(
                         f"data.columns_by_split.{split}: {key!r} is not a column key; use {', '.join(keys)}"
                     )
+                columns[key] = self._checked_column(key, columns[key], f"data.columns_by_split.{split}.{key}")
 
-    def column(self, key: str, split: str) -> str:
+    def _checked_column(self, key: str, value: Any, where: str) -> str | list[str]:
+        """``value`` as ``key`` may give it: a column name, or for a MULTI_COLUMN_KEYS key a list of distinct ones."""
+        if isinstance(value, str):
+            return value
+        multi = key in self.MULTI_COLUMN_KEYS
+        if not multi or not isinstance(value, list | tuple) or not all(isinstance(name, str) for name in value):
+            expected = "a column name or a list of column names" if multi else "a column name"
+            raise DataError(f"{where}: expected {expected}, got {value!r}")
+        if not value:
+            raise DataError(f"{where}: the list names no column; give at least one")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise DataError(f"{where}: column(s) {', '.join(map(repr, repeated))} listed more than once")
+        return list(value)
+
+    def column(self, key: str, split: str) -> Any:
         """The column that ``key`` (e.g. ``text_column``) names in ``split``: its ``columns_by_split`` entry, or
-        the section's value."""
+        the section's value; for a MULTI_COLUMN_KEYS key it may be a list of columns (see :meth:`columns`)."""
         return self.columns_by_split.get(split, {}).get(key, getattr(self, key))
+
+    def columns(self, key: str, split: str) -> list[str]:
+        """The columns that ``key`` names in ``split``, as a list (of one for a key that names a single column)."""
+        value = self.column(key, split)
+        return [value] if isinstance(value, str) else list(value)
 
     def check_columns(self, columns: Mapping[str, Sequence[str]], keys: Sequence[str], where: str = "") -> None:
         """Refuse splits that lack a column ``keys`` name, naming every split's columns and the fix.
 
         ``columns`` are the column names of each split; ``where`` says where they come from (a file, the Hub).
         """
-        missing = {
-            split: [key for key in keys if self.column(key, split) not in names] for split, names in columns.items()
-        }
-        missing = {split: lacking for split, lacking in missing.items() if lacking}
+        missing: dict[str, dict[str, list[str]]] = {}
+        for split, names in columns.items():
+            for key in keys:
+                absent = [name for name in self.columns(key, split) if name not in names]
+                if absent:
+                    missing.setdefault(split, {})[key] = absent
         if not missing:
             return
         lacks = "; ".join(
-            f"{split} split: no column {' or '.join(repr(self.column(key, split)) for key in lacking)}; columns are "
-            + ", ".join(columns[split])
+            f"{split} split: no column {' or '.join(repr(name) for absent in lacking.values() for name in absent)}; "
+            "columns are " + ", ".join(columns[split])
             for split, lacking in missing.items()
         )
         others = [f"{split} split: {', '.join(names)}" for split, names in columns.items() if split not in missing]
         lacks += f" (columns of {'; '.join(others)})" if others else ""
         raise DataError(f"{where + ': ' if where else ''}{lacks}; {self._column_fix(columns, missing)}")
 
-    def _column_fix(self, columns: Mapping[str, Sequence[str]], missing: Mapping[str, list[str]]) -> str:
+    def _column_fix(self, columns: Mapping[str, Sequence[str]], missing: Mapping[str, Mapping[str, list[str]]]) -> str:
         train = columns.get("train")
         if train is None or "train" in missing:
             header_less = self.format in ("auto", "csv", "tsv") and not getattr(self, "column_names", True)
-            return f"set data.{' / data.'.join(missing[next(iter(missing))])} to the column's name" + (
+            split, lacking = next(iter(missing.items()))
+            listed = any(not isinstance(self.column(key, split), str) for key in lacking)
+            names = "columns' names" if listed else "column's name"
+            return f"set data.{' / data.'.join(lacking)} to the {names}" + (
                 " (a file without a header line needs data.column_names instead)" if header_less else ""
             )
         fixes = {}
         for split, lacking in missing.items():
             # The split's own name for a column is the one train does not have.
             own = [name for name in columns[split] if name not in train]
-            fixes[split] = {key: own[0] if len(own) == 1 and len(lacking) == 1 else "..." for key in lacking}
+            fix = own[0] if len(own) == 1 and sum(map(len, lacking.values())) == 1 else "..."
+            fixes[split] = {}
+            for key, absent in lacking.items():
+                value = self.column(key, split)
+                names = [fix if name in absent else name for name in self.columns(key, split)]
+                fixes[split][key] = fix if isinstance(value, str) else f"[{', '.join(names)}]"
         shown = ", ".join(
             f"{split}: {{{', '.join(f'{key}: {name}' for key, name in keys.items())}}}" for split, keys in fixes.items()
         )

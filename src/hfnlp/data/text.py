@@ -7,7 +7,7 @@ train by ratio, stratified, with the recipe's seed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,19 +40,22 @@ class TextDataConfig(SplitFilesConfig):
     Give exactly one source: ``builtin`` (an embedded data set), ``hub`` (a Hub name, or a local folder
     that ``datasets.load_dataset`` understands), or ``train_file`` (+ optional ``validation_file`` /
     ``test_file``; for ``label_folders`` these are folders with one sub-folder of ``.txt`` files per label).
-    ``column_names`` name the columns of a CSV / TSV without header; ``columns_by_split`` overrides
-    ``text_column`` / ``label_column`` for a split whose file names them differently; ``label_names`` or
+    ``column_names`` name the columns of a CSV / TSV without header; ``text_column`` may list several columns
+    (``[title, description]``): a row's text is then their non-empty values joined with a line break;
+    ``columns_by_split`` overrides ``text_column`` / ``label_column`` for a split whose file names them differently
+    (with a name or a list); ``label_names`` or
     ``label_file`` (one name a line) fix the classes and their order; ``bad_rows: skip`` drops and counts
     unusable rows.
     """
 
     FOLDER_FORMAT = "label_folders"
     BUILTINS = BUILTIN_TEXT_DATASETS
+    MULTI_COLUMN_KEYS = ("text_column",)
 
     format: FileFormat = "auto"
     encoding: str = "utf-8"
     column_names: list[str] | None = None
-    text_column: str = "text"
+    text_column: str | list[str] = "text"
     label_column: str = "label"
     label_names: list[str] | None = None
     label_file: str | None = None
@@ -101,15 +104,28 @@ def read_text_file(path: str | Path, config: TextDataConfig, split: str = "train
     if file_format == "label_folders":
         return _read_label_folders(path, config, split)
     dataset = read_table(path, file_format, encoding=config.encoding, column_names=config.column_names)
-    text_column = config.column("text_column", split)
-    if file_format == "text" and text_column != "text":
-        dataset = dataset.rename_column("text", text_column)
+    if file_format == "text":
+        text_column = _single_text_column(config, split, file_format)
+        if text_column != "text":
+            dataset = dataset.rename_column("text", text_column)
     return dataset
+
+
+def _single_text_column(config: TextDataConfig, split: str, file_format: str) -> str:
+    """The one text column of a format that has one text per row (``text``, ``label_folders``)."""
+    names = config.columns("text_column", split)
+    if len(names) > 1:
+        raise DataError(
+            f"data.text_column: format {file_format} has one text per row, not columns {', '.join(names)} "
+            "to join; name one column"
+        )
+    return names[0]
 
 
 def _read_label_folders(root: Path, config: TextDataConfig, split: str) -> Dataset:
     if not root.is_dir():
         raise DataError(f"{root}: format label_folders expects a folder with one sub-folder per label")
+    text_column = _single_text_column(config, split, "label_folders")
     wanted = _label_names_from_config(config)
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if wanted is not None:
@@ -129,7 +145,7 @@ def _read_label_folders(root: Path, config: TextDataConfig, split: str) -> Datas
             labels.append(folder.name)
     if not texts:
         raise DataError(f"{root}: no .txt files found in its label sub-folders")
-    return Dataset.from_dict({config.column("text_column", split): texts, config.column("label_column", split): labels})
+    return Dataset.from_dict({text_column: texts, config.column("label_column", split): labels})
 
 
 def _label_names_from_config(config: TextDataConfig) -> list[str] | None:
@@ -158,20 +174,25 @@ def validate_text_split(
 ) -> tuple[Dataset, int]:
     """Check columns, texts and labels of one split; return it as ``text`` + ``label`` and the skip count.
 
-    With ``bad_rows: error`` the first problems are raised naming split, row and value, and ``skip_hint`` (by
-    default: the recipe key) says how to skip them; with ``skip`` the bad rows are dropped and counted.
+    With several text columns a row's text is their non-empty values joined with a line break (see
+    :func:`join_text_columns`). With ``bad_rows: error`` the first problems are raised naming split, row and value,
+    and ``skip_hint`` (by default: the recipe key) says how to skip them; with ``skip`` the bad rows are dropped and
+    counted.
     """
     config.check_columns({split: dataset.column_names}, COLUMN_KEYS)
-    text_column, label_column = (config.column(key, split) for key in COLUMN_KEYS)
+    text_columns, label_column = config.columns("text_column", split), config.column("label_column", split)
     label_feature = dataset.features[label_column]
     label_ids = {name: i for i, name in enumerate(label_names)}
-    texts, raw_labels = dataset[text_column], dataset[label_column]
+    # dataset[:] reads whole columns at once; iterating dataset[name] goes through datasets' row formatter
+    texts, text_problems = join_text_columns(dataset.select_columns(text_columns)[:])
+    raw_labels = dataset[label_column]
     if isinstance(label_feature, ClassLabel):
         raw_labels = [label_feature.int2str(v) if v is not None and v >= 0 else None for v in raw_labels]
     problems, keep, labels = [], [], []
     for row, (text, label) in enumerate(zip(texts, raw_labels, strict=True)):
         label_id = label_index(label, label_ids)
-        problem = _text_problem(text) or (_label_problem(label, label_names) if label_id is None else None)
+        problem = text_problems.get(row) or _text_problem(text)
+        problem = problem or (_label_problem(label, label_names) if label_id is None else None)
         if problem:
             problems.append(f"row {row + 1}: {problem}")
             continue
@@ -183,6 +204,31 @@ def validate_text_split(
     if len(clean) == 0:
         raise DataError(f"{split} split: no usable rows" + ("" if len(dataset) else " (it has none)"))
     return clean, skipped
+
+
+def join_text_columns(columns: Mapping[str, Sequence[Any]]) -> tuple[list[Any], dict[int, str]]:
+    """The text of each row from its text columns, and the problem of each row (by index) whose columns give none.
+
+    One column: its values as they are (:func:`validate_text_split` checks them). Several: the non-empty values (not
+    None, not white space only) joined with ``"\\n"``; a row whose columns are all empty, or that holds a value
+    that is not a string in any of them, has None as text and its problem listed.
+    """
+    if len(columns) == 1:
+        return list(next(iter(columns.values()))), {}
+    names = list(columns)  # in the order the recipe lists them
+    texts: list[Any] = []
+    problems: dict[int, str] = {}
+    for row, values in enumerate(zip(*columns.values(), strict=True)):
+        wrong = [(name, value) for name, value in zip(names, values, strict=True) if not isinstance(value, str | None)]
+        parts = [value for value in values if isinstance(value, str) and value.strip()]
+        if wrong:
+            problems[row] = (
+                f"text column {wrong[0][0]!r} holds {type(wrong[0][1]).__name__} {wrong[0][1]!r}, not a string"
+            )
+        elif not parts:
+            problems[row] = f"text is missing (text columns {', '.join(names)} are all empty)"
+        texts.append(None if row in problems else "\n".join(parts))
+    return texts, problems
 
 
 def _text_problem(text: Any) -> str | None:

@@ -9,17 +9,30 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 
 from hfnlp.data.reading import as_label_id
 from hfnlp.data.text import TextDataConfig, read_text_file
 from hfnlp.errors import DataError
 
 _NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
+_LETTER = re.compile(r"[^\W\d_]")
+# Scripts written without spaces between words: Thai, kana, Han ideographs (with extensions and compatibility forms).
+_UNSPACED_SCRIPT = re.compile(
+    "[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]"
+)
 
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "y")
 GUESS_SAMPLE_ROWS = 5000  # rows read to guess the columns of a file
 # A label column has at least this many rows per distinct value on average: an id or a free-text column does not.
 MIN_ROWS_PER_LABEL = 5
+# A prose column (a text column candidate) has at least this share of distinct values among its sampled values, and
+# at least this share of values that read as prose (two words with letters, or a letter of an unspaced script).
+PROSE_MIN_DISTINCT_SHARE = 0.5
+PROSE_MIN_WORDY_SHARE = 0.5
+# Every prose column whose mean length is at least this share of the longest one's is a text column: AG News' titles
+# (42 characters) join its descriptions (192: 22%), a 10-character heading of 76-character reviews (13%) does not.
+TEXT_MIN_LENGTH_SHARE = 0.15
 
 
 def guess_data_section(
@@ -38,10 +51,12 @@ def guess_data_section(
     """The ``data`` section for files described only as far as the user did, and why each guessed key was chosen
     (by dotted key, e.g. ``data.text_column``).
 
-    The text column (unless given) is the column of strings (mostly not numbers) with the longest mean length; the
-    label column (unless given) one of the others with at most one distinct value per MIN_ROWS_PER_LABEL rows,
-    preferring the names in LABEL_COLUMN_NAMES, then the fewest distinct values. A CSV / TSV whose first row holds
-    a number is read as header-less. A folder is read as ``label_folders``.
+    The text columns (unless given) are the prose columns (see :func:`_guess_text_columns`) whose mean length is at
+    least TEXT_MIN_LENGTH_SHARE of the longest one's, in file order; ``text_column`` is then their list (the data
+    layer joins their values with line breaks), or the name when there is one. The label column (unless given) is
+    one of the others with at most one distinct value per MIN_ROWS_PER_LABEL rows, preferring the names in
+    LABEL_COLUMN_NAMES, then the fewest distinct values. A CSV / TSV whose first row holds a number is read as
+    header-less. A folder is read as ``label_folders``.
     """
     section: dict[str, Any] = {"train_file": train_file}
     section.update({k: v for k, v in (("validation_file", validation_file), ("test_file", test_file)) if v})
@@ -51,11 +66,6 @@ def guess_data_section(
         section["encoding"] = encoding
     if bad_rows != "error":
         section["bad_rows"] = bad_rows
-    if len(text_columns) > 1:
-        raise DataError(
-            f"several text columns ({', '.join(text_columns)}): the data layer reads one text column "
-            "(data.text_column); joining them needs a data.text_columns key in TextDataConfig"
-        )
     config = TextDataConfig(**section, format=file_format, column_names=list(column_names) if column_names else None)
     resolved = config.file_format(Path(train_file))
     section["format"] = resolved
@@ -68,25 +78,30 @@ def guess_data_section(
         guessed["data.column_names"] = "the first row holds a number: a file without header"
     config = TextDataConfig(**section, column_names=list(column_names) if column_names else None)
     full = read_text_file(train_file, config)
-    table = full.select(range(min(len(full), GUESS_SAMPLE_ROWS)))
-    text_column = text_columns[0] if text_columns else _guess_text_column(table, train_file, guessed)
-    label_column = label_column or _guess_label_column(table, text_column, train_file, guessed)
-    for column in (text_column, label_column):
+    # Rows spread over the file: one sorted by label (all negatives first) shows every class in the sample.
+    picked = np.random.default_rng(0).choice(len(full), size=min(len(full), GUESS_SAMPLE_ROWS), replace=False)
+    table = full.select(np.sort(picked))
+    for column in (*text_columns, *([label_column] if label_column else [])):  # what the user named, before guessing
         if column not in table.column_names:
             raise DataError(f"{train_file}: no column {column!r}; columns are {', '.join(table.column_names)}")
+    texts = list(text_columns) or _guess_text_columns(table, label_column, train_file, guessed)
+    label_column = label_column or _guess_label_column(table, texts, train_file, guessed)
+    if label_column in texts:
+        raise DataError(f"{train_file}: column {label_column!r} cannot be both a text column and the label column")
     if not label_file:
         ids = {as_label_id(value) for value in full.select_columns([label_column])[:][label_column] if value != ""}
         if None not in ids and sorted(ids) != list(range(len(ids))):
             # AG News' 1..4: as ids they would make a class 0 without rows, which the data layer refuses
             section["label_names"] = [str(i) for i in sorted(ids)]
             guessed["data.label_names"] = f"the label ids {_id_range(sorted(ids))} do not run 0..{len(ids) - 1}"
-    if generated:  # name the chosen columns text and label
-        renamed = {text_column: "text", label_column: "label"}
+    if generated:  # name the chosen columns text (text_1, text_2, ... when several) and label
+        renamed = {name: "text" if len(texts) == 1 else f"text_{i + 1}" for i, name in enumerate(texts)}
+        renamed[label_column] = "label"
         column_names = [renamed.get(name, name) for name in column_names]
-        text_column, label_column = "text", "label"
+        texts, label_column = [renamed[name] for name in texts], "label"
     if column_names:
         section["column_names"] = list(column_names)
-    section["text_column"] = text_column
+    section["text_column"] = texts[0] if len(texts) == 1 else texts
     section["label_column"] = label_column
     return section, guessed
 
@@ -112,12 +127,34 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) or (isinstance(value, str) and bool(_NUMBER.fullmatch(value.strip())))
 
 
-def _guess_text_column(table: datasets.Dataset, path: str, guessed: dict[str, str]) -> str:
-    lengths = {}
+def _reads_as_prose(value: str) -> bool:
+    """Two white-space separated words with a letter, or a letter of a script written without spaces: not an id, a
+    code, a URL, a date or a single category word."""
+    return sum(1 for word in value.split() if _LETTER.search(word)) >= 2 or bool(_UNSPACED_SCRIPT.search(value))
+
+
+def _guess_text_columns(
+    table: datasets.Dataset, label_column: str | None, path: str, guessed: dict[str, str]
+) -> list[str]:
+    """The text columns of a sample of a file, in file order.
+
+    A string column is a column of strings that are mostly (at least half) not numbers, other than the label column
+    (a column named like a label, e.g. "sentiment", counts only when no other does). A prose column is a string
+    column with at least PROSE_MIN_DISTINCT_SHARE distinct values (not a category) of which at least
+    PROSE_MIN_WORDY_SHARE read as prose (:func:`_reads_as_prose`: not ids, codes, URLs or dates). The text columns
+    are the prose columns whose mean length is at least TEXT_MIN_LENGTH_SHARE of the longest prose column's; without
+    a prose column, the string column with the longest mean length.
+    """
+    lengths, prose_columns = {}, set()
     for column in table.column_names:
+        if column == label_column:
+            continue
         values = [value for value in table[column] if value not in (None, "")]
         if values and all(isinstance(v, str) for v in values) and sum(map(_is_number, values)) < len(values) / 2:
             lengths[column] = sum(map(len, values)) / len(values)
+            distinct = len(set(values)) >= PROSE_MIN_DISTINCT_SHARE * len(values)
+            if distinct and sum(map(_reads_as_prose, values)) >= PROSE_MIN_WORDY_SHARE * len(values):
+                prose_columns.add(column)
     if not lengths:
         raise DataError(
             f"{path}: no text-like column (strings that are mostly not numbers); columns are "
@@ -125,16 +162,39 @@ def _guess_text_column(table: datasets.Dataset, path: str, guessed: dict[str, st
         )
     # A column named like a label ("sentiment": positive / negative) is text only when nothing else is.
     others = {c: n for c, n in lengths.items() if c.lower() not in LABEL_COLUMN_NAMES} or lengths
-    chosen = max(others, key=others.__getitem__)
-    guessed["data.text_column"] = f"guessed: the longest mean length, {others[chosen]:.0f} characters"
+    prose = {c: n for c, n in others.items() if c in prose_columns}
+    if not prose:
+        chosen = max(others, key=others.__getitem__)
+        guessed["data.text_column"] = (
+            f"guessed: the longest mean length, {others[chosen]:.0f} characters; no column holds mostly distinct, "
+            "word-like values"
+        )
+        return [chosen]
+    kind = "columns of mostly distinct, word-like values (not ids, codes, dates or categories)"
+    longest = max(prose.values())
+    chosen = [c for c in table.column_names if c in prose and prose[c] >= TEXT_MIN_LENGTH_SHARE * longest]
+    share = f"{TEXT_MIN_LENGTH_SHARE:.0%}"
+    if len(chosen) == 1:
+        left_out = "" if len(prose) == 1 else f"; no other reaches {share} of it"
+        guessed["data.text_column"] = (
+            f"guessed: the longest mean length, {longest:.0f} characters, among the {kind}{left_out}"
+        )
+        return chosen
+    means = ", ".join(f"{c} {prose[c]:.0f}" for c in chosen)
+    guessed["data.text_column"] = (
+        f"guessed: {', '.join(chosen)}: the {kind} with a mean length of at least {share} of the longest's "
+        f"({means} characters); a row's text joins them, one per line"
+    )
     return chosen
 
 
-def _guess_label_column(table: datasets.Dataset, text_column: str, path: str, guessed: dict[str, str]) -> str:
+def _guess_label_column(
+    table: datasets.Dataset, text_columns: Sequence[str], path: str, guessed: dict[str, str]
+) -> str:
     limit = max(2, len(table) // MIN_ROWS_PER_LABEL)
     candidates = {}
     for column in table.column_names:
-        if column == text_column:
+        if column in text_columns:
             continue
         distinct = len({str(value) for value in table[column] if value not in (None, "")})
         if 2 <= distinct <= limit:
@@ -142,7 +202,7 @@ def _guess_label_column(table: datasets.Dataset, text_column: str, path: str, gu
     if not candidates:
         raise DataError(
             f"{path}: no label-like column (2 to {limit} distinct values in {len(table):,} rows) besides "
-            f"{text_column!r}; columns are {', '.join(table.column_names)}; give --label-column"
+            f"{', '.join(map(repr, text_columns))}; columns are {', '.join(table.column_names)}; give --label-column"
         )
     chosen = min(candidates, key=lambda c: (c.lower() not in LABEL_COLUMN_NAMES, candidates[c]))
     named = "named like a label, " if chosen.lower() in LABEL_COLUMN_NAMES else ""
