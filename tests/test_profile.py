@@ -67,14 +67,14 @@ def test_short_chinese_reviews_give_a_char_level_recipe(tmp_path):
     assert not [w for w in draft.warnings if "truncates" in w]
 
 
-def test_english_reviews_give_a_word_level_recipe_with_bigrams(tmp_path):
+def test_english_reviews_give_a_word_level_recipe_with_bigrams_and_trigrams(tmp_path):
     profile, draft = draft_for(tmp_path, make_sentiment_rows(600))
     assert profile.level == "word" and profile.cjk_share == 0
     assert profile.vocabulary_size == len(
         {w for text, _ in make_sentiment_rows(600) for w in text.split()}
     )  # every generated word, nothing else
     assert draft.recipe["tokenizer"]["level"] == "word"
-    assert draft.recipe["model"]["ngram_sizes"] == [2]
+    assert draft.recipe["model"]["ngram_sizes"] == [2, 3]  # they fit the table cap
     assert draft.recipe["tokenizer"]["vocab_size"] == profile.tokens_seen_at_least(2) + 2
     assert draft.recipe["training"]["per_device_train_batch_size"] == 16  # 480 rows: never 500 updates an epoch
     assert draft.recipe["training"]["metric_for_best_model"] == "accuracy"  # balanced
@@ -100,8 +100,8 @@ def test_ngram_counts_and_duplicates_and_leakage(tmp_path):
     test = write_csv(tmp_path / "test.csv", [("other text", "x"), ("more", "y")])
     config = TextDataConfig(train_file=str(train), validation_file=str(valid), test_file=str(test))
     profile = profile_text_data(config)
-    # bigrams (a b) ×4 texts, (b c) ×3, (b d), (e f): 4 distinct, 2 of them in 2+ texts
-    assert profile.ngram_counts == {2: 4, 3: 3} or profile.ngram_counts == {2: 4}
+    # bigrams (a b) ×4 texts, (b c) ×3, (b d), (e f): 4 distinct, 2 of them in 2+ texts; trigrams (a b c) ×3, (a b d)
+    assert profile.ngram_counts == {2: 4, 3: 2}
     assert profile.ngram_counts_in_two_texts[2] == 2
     assert profile.duplicate_texts == 2  # "a b c" again, and "A  B c" (case and spaces aside)
     assert profile.conflicting_duplicates == 1  # "a b c" is x and y
@@ -208,7 +208,7 @@ def test_recipe_command_prints_a_loadable_recipe(tmp_path, capsys):
         (None, [], "data file not found"),
         ("id,score\n" + "".join(f"{i},{i % 2}\n" for i in range(50)), [], "no text-like column"),
         ("text,label\n" + "".join(f"t{i},{i}\n" for i in range(50)), [], "no label-like column"),
-        ("a,b,label\nx,y,1\n", ["--text-column", "a", "--text-column", "b"], "several text columns"),
+        ("a,b,label\nx,y,1\n", ["--text-column", "a", "--text-column", "c"], "no column 'c'"),
     ],
 )
 def test_recipe_command_fails_with_one_line(tmp_path, capsys, content, args, message):

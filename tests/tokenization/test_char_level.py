@@ -16,7 +16,6 @@ from tokenizers import Tokenizer, models
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerFast
 
 from hfnlp.tasks.text_classification import encode_splits
-from hfnlp.tokenization.char_level import _composition_seconds
 from hfnlp.tokenization.text import (
     UNK_TOKEN,
     TextTokenizerConfig,
@@ -31,6 +30,7 @@ from hfnlp.tokenization.text import (
     train_tokenizer,
     wrap_tokenizer,
 )
+from hfnlp.tokenization.unicode_composition import composition_seconds
 from tests.conftest import SHARED_DATA, requires_shared_data
 
 
@@ -203,5 +203,5 @@ def test_composition_seconds_are_those_of_a_full_scan_of_unicode():
             first, second = (chr(int(code, 16)) for code in decomposition)
             if unicodedata.normalize("NFC", first + second) == chr(codepoint):
                 seconds.add(second)
-    assert _composition_seconds() == seconds
+    assert composition_seconds() == seconds
     assert {"\u0b3e", "\u0cd5", "\u0dcf", "\u102e", "\u0301", "\u1161", "\u11a8"} <= seconds

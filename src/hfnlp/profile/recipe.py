@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from hfnlp.data.reading import SPLIT_ALIASES
-from hfnlp.profile.statistics import TextProfile
+from hfnlp.profile.statistics import LEVEL_REASONS, TextProfile
 from hfnlp.tokenization.text import SPECIAL_TOKENS
 
 MAX_LENGTH_CAP = {"word": 512, "char": 1024}  # tokens a text keeps at most: time and memory grow with it
@@ -125,16 +125,16 @@ def recipe_from_profile(
     carved_share = sum(ratio for ratio, _ in ratios.values())
     train_rows = round(profile.rows["train"] * (1 - carved_share))
 
-    max_length, reason = _max_length(profile)
+    max_length, reason = max_length_rule(profile)
     why["tokenizer.max_length"] = reason
     truncated = profile.share_longer_than(max_length)
     if truncated > TRUNCATION_WARNING_SHARE:
         warnings.append(
             f"tokenizer.max_length {max_length} truncates {truncated:.1%} of the training texts; "
-            f"{_round_up(profile.token_lengths.p95, MAX_LENGTH_STEP)} would cover 95% "
+            f"{round_up(profile.token_lengths.p95, MAX_LENGTH_STEP)} would cover 95% "
             f"(p95 = {profile.token_lengths.p95:,} {profile.unit})"
         )
-    min_frequency, vocab_size, vocab_reasons = _vocabulary(profile)
+    min_frequency, vocab_size, vocab_reasons = vocabulary_rule(profile)
     why.update(vocab_reasons)
     tokenizer = {
         "level": profile.level,
@@ -145,12 +145,7 @@ def recipe_from_profile(
         "strip_html": profile.html_share > 0,
         "punctuation": "split",
     }
-    why["tokenizer.level"] = (
-        f"{profile.cjk_share:.0%} of the letters are CJK: characters (Li et al., ACL 2019: char-based beats "
-        "word-segmented Chinese on text classification)"
-        if profile.level == "char"
-        else f"{profile.cjk_share:.0%} of the letters are CJK: words split at white space and punctuation"
-    )
+    why["tokenizer.level"] = f"{profile.cjk_share:.0%} of the letters are CJK: " + LEVEL_REASONS[profile.level]
     why["tokenizer.lowercase"] = "case rarely carries the class in a bag of n-grams (scikit-learn's TF-IDF default)"
     why["tokenizer.strip_html"] = f"{profile.html_share:.1%} of the training texts hold an HTML tag"
     why["tokenizer.punctuation"] = "marks become tokens of their own: '!' and '?' stay features, words stay clean"
@@ -238,19 +233,19 @@ def _split_ratios(profile: TextProfile) -> dict[str, tuple[float, str]]:
     return {split: (ratio, reason) for split in missing}
 
 
-def _max_length(profile: TextProfile) -> tuple[int, str]:
+def max_length_rule(profile: TextProfile) -> tuple[int, str]:
     """The p95 train length rounded up to a multiple of MAX_LENGTH_STEP, capped at MAX_LENGTH_CAP: the bag keeps
     95% of the texts whole while a few outliers do not set the cost of every batch."""
     p95 = profile.token_lengths.p95
     cap = MAX_LENGTH_CAP[profile.level]
-    value = min(max(_round_up(p95, MAX_LENGTH_STEP), MAX_LENGTH_STEP), cap)
+    value = min(max(round_up(p95, MAX_LENGTH_STEP), MAX_LENGTH_STEP), cap)
     reason = f"p95 of train lengths in {profile.unit} is {p95:,}"
     if value < p95:
         reason += f", capped at {cap} for memory and time"
     return value, reason
 
 
-def _vocabulary(profile: TextProfile) -> tuple[int, int, dict[str, str]]:
+def vocabulary_rule(profile: TextProfile) -> tuple[int, int, dict[str, str]]:
     """``min_frequency`` 2 (Yang & Pedersen, ICML 1997: dropping the rarest terms by frequency costs no accuracy; a
     token seen once has one training text to learn its row from), raised until the vocabulary fits VOCAB_CAP;
     ``vocab_size`` is every token kept plus the special tokens."""
@@ -268,27 +263,24 @@ def _vocabulary(profile: TextProfile) -> tuple[int, int, dict[str, str]]:
 
 
 def _ngram_table(profile: TextProfile) -> tuple[list[int], int, dict[str, str]]:
-    """N-gram orders from the script and a table holding every n-gram found in two or more train texts.
+    """N-gram orders and a table holding every n-gram found in two or more train texts.
 
-    Words: uni- and bigrams (Wang & Manning, ACL 2012: bigrams help sentiment consistently, topics less; longer
-    word n-grams rarely repeat). Characters: 1-3-grams, a CJK word being one to three characters, when they fit
-    NGRAM_TABLE_CAP rows, else 1-2-grams. N-grams of one text only are left out, as rare words are (Yang & Pedersen
+    1-3-grams when they fit NGRAM_TABLE_CAP rows, else 1-2-grams. Words: bigrams help sentiment consistently and
+    topics somewhat (Wang & Manning, ACL 2012), trigrams add more on long reviews (Mesnil et al. 2014: NBSVM with
+    1-3-grams is their best single model on IMDb); n-grams that never repeat are left out anyway. Characters: a CJK
+    word is one to three characters. N-grams of one text only are left out, as rare words are (Yang & Pedersen
     1997)."""
     counts = profile.ngram_counts_in_two_texts
     with_trigrams = counts.get(2, 0) + counts.get(3, 0)
-    sizes = [2, 3] if profile.level == "char" and with_trigrams <= NGRAM_TABLE_CAP else [2]
+    sizes = [2, 3] if with_trigrams <= NGRAM_TABLE_CAP else [2]
     wanted = sum(counts.get(n, 0) for n in sizes)
-    rows = max(min(_round_up(wanted, NGRAM_TABLE_STEP), NGRAM_TABLE_CAP), NGRAM_TABLE_STEP)
+    rows = max(min(round_up(wanted, NGRAM_TABLE_STEP), NGRAM_TABLE_CAP), NGRAM_TABLE_STEP)
     orders = "1-" + str(max(sizes))
     sampled = f" (counted on {profile.ngram_sample_texts:,} sampled texts)" if profile.ngram_sample_texts else ""
     reasons = {
-        "model.ngram_sizes": (
-            f"{profile.unit} {orders}-grams (Wang & Manning 2012)"
-            if profile.level == "word"
-            else f"chars {orders}-grams: "
-            + f"{with_trigrams:,} 2-3-grams in 2+ texts"
-            + (f" fit {NGRAM_TABLE_CAP:,} rows" if len(sizes) == 2 else f" exceed {NGRAM_TABLE_CAP:,} rows")
-        ),
+        "model.ngram_sizes": f"{profile.unit} {orders}-grams: {with_trigrams:,} 2-3-grams in 2+ texts"
+        + (f" fit {NGRAM_TABLE_CAP:,} rows" if len(sizes) == 2 else f" exceed {NGRAM_TABLE_CAP:,} rows")
+        + (" (Wang & Manning 2012; Mesnil et al. 2014)" if profile.level == "word" else " (a CJK word is 1-3 chars)"),
         "model.ngram_buckets": f"{wanted:,} n-grams occur in 2+ train texts{sampled}"
         + (f"; capped at {NGRAM_TABLE_CAP:,} rows (~3 GB with Adam's moments)" if wanted > NGRAM_TABLE_CAP else ""),
     }
@@ -317,7 +309,7 @@ def _schedule(train_rows: int) -> tuple[int, int, dict[str, str]]:
     )
 
 
-def _round_up(value: int, step: int) -> int:
+def round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
 

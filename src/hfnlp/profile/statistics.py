@@ -26,12 +26,18 @@ Level = Literal["char", "word"]
 # Hangul is left out on purpose: Korean puts spaces between words, so word level suits it.
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _LETTER = re.compile(r"[^\W\d_]")
-_HTML_TAG = re.compile(r"<[^>]+>")  # the pattern that tokenizer.strip_html removes
+HTML_TAG = re.compile(r"<[^>]+>")  # the pattern that tokenizer.strip_html removes
 _SEPARATOR = "\x00"  # between texts joined into one string, to normalize and split them all at once
 _HTML_TAG_IN_JOINED = re.compile(r"<[^>\x00]+>")  # a tag never spans two joined texts
 _WORD_TOKEN = re.compile(r"\x00|[^\W_]+|\S")  # the separator, a run of letters and digits, or one other mark
 _WHITE_SPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)  # none lies higher
 
+# The majority script decides the level: Chinese with a few Latin brand names is still Chinese.
+CJK_LEVEL_SHARE = 0.5
+LEVEL_REASONS = {
+    "char": "characters (Li et al., ACL 2019: char-based beats word-segmented Chinese on text classification)",
+    "word": "words split at white space and punctuation",
+}
 SCRIPT_SAMPLE_TEXTS = 2000  # texts read to tell the script: the share of CJK letters is stable long before that
 # Above this many training tokens the n-grams are counted on a random sample of texts (the counts are then lower
 # bounds; the profile says so): 10 M tokens keep the counting within a few seconds and a few hundred MB.
@@ -168,14 +174,13 @@ def profile_text_data(data_config: TextDataConfig, seed: int = 42) -> TextProfil
 
     label_counts = np.bincount(train_labels, minlength=len(data.label_names))
     class_counts = {name: int(count) for name, count in zip(data.label_names, label_counts, strict=True)}
-    cjk_share = _cjk_share(train_texts, rng)
-    # The majority script decides: Chinese with a few Latin brand names is still Chinese.
-    level: Level = "char" if cjk_share >= 0.5 else "word"
+    cjk_share = cjk_share_of(train_texts, rng)
+    level: Level = "char" if cjk_share >= CJK_LEVEL_SHARE else "word"
 
-    tokens = _tokenize(train_texts, level)
+    tokens = tokenize(train_texts, level)
     token_lengths = tokens.lengths
     frequencies = np.sort(np.bincount(tokens.ids))[::-1]
-    ngram_sizes = (2, 3) if level == "char" else (2,)
+    ngram_sizes = (2, 3)
     ngram_counts, in_two, sample = _ngram_counts(tokens, ngram_sizes, rng)
 
     keys = [_duplicate_key(text) for text in train_texts]
@@ -196,7 +201,7 @@ def profile_text_data(data_config: TextDataConfig, seed: int = 42) -> TextProfil
         majority_share=float(label_counts.max() / label_counts.sum()),
         imbalance_ratio=float(label_counts.max() / label_counts.min()),
         cjk_share=cjk_share,
-        html_share=sum(bool(_HTML_TAG.search(text)) for text in train_texts) / len(train_texts),
+        html_share=sum(bool(HTML_TAG.search(text)) for text in train_texts) / len(train_texts),
         char_lengths=LengthStats.of(np.array([len(text) for text in train_texts])),
         token_lengths=LengthStats.of(token_lengths),
         vocabulary_size=len(frequencies),
@@ -226,11 +231,40 @@ def _given_splits(config: TextDataConfig, splits: Mapping[str, Any]) -> set[str]
     return {"train"} if config.builtin else set(splits)
 
 
-def _cjk_share(texts: Sequence[str], rng: np.random.Generator) -> float:
+def cjk_share_of(texts: Sequence[str], rng: np.random.Generator) -> float:
+    """The share of CJK characters among the letters of SCRIPT_SAMPLE_TEXTS texts drawn from ``texts`` by ``rng``."""
     picked = rng.choice(len(texts), size=min(len(texts), SCRIPT_SAMPLE_TEXTS), replace=False)
     sample = "\n".join(texts[int(i)] for i in picked)
     letters = len(_LETTER.findall(sample))
     return len(_CJK.findall(sample)) / letters if letters else 0.0
+
+
+def train_profile(
+    texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *, level: Level, cjk_share: float
+) -> TextProfile:
+    """A :class:`TextProfile` of an already-read train split at ``level`` (``char`` or ``word``): classes, script,
+    HTML, lengths and vocabulary; n-grams, duplicates and leakage are not counted."""
+    texts = list(texts)
+    tokens = tokenize(texts, level)
+    frequencies = np.sort(np.bincount(tokens.ids))[::-1] if len(tokens.ids) else np.zeros(0, dtype=np.int64)
+    label_counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(label_names))
+    present = label_counts[label_counts > 0]
+    return TextProfile(
+        level=level,
+        rows={"train": len(texts)},
+        given_splits=["train"],
+        label_names=list(label_names),
+        class_counts={str(name): int(count) for name, count in zip(label_names, label_counts, strict=False)},
+        majority_share=float(label_counts.max() / max(label_counts.sum(), 1)) if len(label_counts) else 0.0,
+        imbalance_ratio=float(present.max() / present.min()) if len(present) else 1.0,
+        cjk_share=cjk_share,
+        html_share=sum(bool(HTML_TAG.search(text)) for text in texts) / max(len(texts), 1),
+        char_lengths=LengthStats.of(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))),
+        token_lengths=LengthStats.of(tokens.lengths),
+        vocabulary_size=len(frequencies),
+        token_frequencies=frequencies,
+        train_token_lengths=np.sort(tokens.lengths),
+    )
 
 
 class _Tokens(NamedTuple):
@@ -241,7 +275,7 @@ class _Tokens(NamedTuple):
     lengths: np.ndarray  # int64, tokens per text
 
 
-def _tokenize(texts: list[str], level: Level) -> _Tokens:
+def tokenize(texts: list[str], level: Level) -> _Tokens:
     """The tokens the recipe's tokenizer makes of ``texts`` by its default settings (HTML tags replaced by a space,
     NFKC, lower case; characters without white space, or words split at white space and punctuation), computed on
     all texts at once: training a ``tokenizers`` tokenizer on IMDb and turning its 8 M ids into Python lists took

@@ -1,12 +1,17 @@
-"""Text classification: sentiment of reviews, topic of news titles, with RNN / CNN / fastText-style models."""
+"""Text classification: sentiment of reviews, topic of news titles, with RNN / CNN / fastText-style models.
+
+The tokenizer keys a recipe leaves out are filled from the train split by :mod:`hfnlp.tasks.text_defaults`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Column, DatasetDict
 from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
@@ -17,24 +22,37 @@ from hfnlp.models import FAMILIES
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
 from hfnlp.tasks.base import ClassificationTask
+from hfnlp.tasks.text_defaults import (
+    UNITS,
+    data_aware_defaults,
+    max_length_from_tokenizer,
+    record_filled_recipe,
+    reuse_saved_tokenizer_values,
+    truncation_warning,
+)
 from hfnlp.tokenization.text import (
+    FALLBACK_DEFAULTS,
+    MEASURED_LENGTH,
     TextTokenizerConfig,
     char_pipeline,
     cut_to_token_budget,
     ids_encoder,
     load_saved_tokenizer,
+    measuring_budget,
     save_tokenizer,
     texts_fingerprint,
     token_budget,
+    token_lengths,
     train_tokenizer,
 )
 from hfnlp.tokenization.vectors import load_pretrained_vectors
-from hfnlp.training.run import FitPlan, TaskData
+from hfnlp.training.run import FitPlan, RunOptions, TaskData
 from hfnlp.training.run_folder import RunFolder
 
 logger = logging.getLogger(__name__)
 MAX_EXAMPLE_CHARS = 300  # long reviews (IMDb) are cut so that the card's snippet stays readable
 NUM_EXAMPLES = 3
+_UNTRUNCATED = "hfnlp_untruncated_length"  # a column of the measured split while it is encoded, then removed
 
 
 class TextClassification(ClassificationTask):
@@ -47,13 +65,28 @@ class TextClassification(ClassificationTask):
     tokenizer_config = TextTokenizerConfig
     set_by_run = ("vocab_size", "pad_token_id", "num_labels", "id2label", "label2id")
 
+    def run(self, recipe: Recipe, options: RunOptions) -> dict[str, Any]:
+        reuse_saved_tokenizer_values(recipe, RunFolder(recipe.output_dir), resume=options.resume)
+        return super().run(recipe, options)
+
     def load_data(self, recipe: Recipe) -> TaskData:
         data = load_text_classification(recipe.data, seed=recipe.seed)
         logger.info("splits: %s; skipped bad rows: %s", {k: len(v) for k, v in data.splits.items()}, data.skipped_rows)
         return TaskData(data.splits, data.label_names, {"skipped_rows": data.skipped_rows})
 
     def prepare_processor(self, recipe: Recipe, run: RunFolder, data: TaskData) -> PreTrainedTokenizerBase:
-        return tokenizer_for_run(run, recipe.tokenizer, data.splits["train"]["text"])
+        train = data.splits["train"]
+        filled = data_aware_defaults(recipe.tokenizer, train, data.label_names or [], seed=recipe.seed)
+        recipe.tokenizer = dataclasses.replace(recipe.tokenizer, **{key: value for key, (value, _) in filled.items()})
+        tokenizer = tokenizer_for_run(run, recipe.tokenizer, train["text"])
+        if recipe.tokenizer.max_length is None:  # a level the profile does not count in: the tokenizer's own lengths
+            filled["max_length"] = max_length_from_tokenizer(tokenizer, train["text"], str(recipe.tokenizer.level))
+            recipe.tokenizer.max_length = tokenizer.model_max_length = filled["max_length"][0]
+        for key, (value, reason) in filled.items():
+            logger.info("tokenizer.%s: %s, chosen from the train split: %s", key, value, reason)
+        if filled:
+            record_filled_recipe(run, recipe)
+        return tokenizer
 
     def load_processor(self, recipe: Recipe, run: RunFolder) -> PreTrainedTokenizerBase:
         return load_saved_tokenizer(run.tokenizer_dir, recipe.tokenizer)
@@ -69,9 +102,14 @@ class TextClassification(ClassificationTask):
         processor: PreTrainedTokenizerBase,
         model: PreTrainedModel,
     ) -> FitPlan:
-        encoded = encode_splits(data.splits, processor, recipe.tokenizer.max_length)
+        config = recipe.tokenizer.resolved()
+        encoded, train_lengths = encode_splits_measured(data.splits, processor, config.max_length)
+        specials = processor.num_special_tokens_to_add()
+        if warning := truncation_warning(train_lengths, config.max_length, UNITS[config.level], specials):
+            logger.warning(warning)
         if hasattr(model, "learn_from_training_data"):  # e.g. fastText's n-gram vocabulary and TF-IDF weights
-            model.learn_from_training_data(list(encoded["train"]["input_ids"]))
+            train = encoded["train"]
+            model.learn_from_training_data(list(train["input_ids"]), labels=list(train["label"]))
         return FitPlan(
             splits=encoded,
             data_collator=DataCollatorWithPadding(processor),
@@ -100,21 +138,45 @@ def tokenizer_for_run(
         return tokenizer
     tokenizer = train_tokenizer(config, train_texts, num_texts=len(train_texts))
     save_tokenizer(tokenizer, config, run.tokenizer_dir, train_texts_fingerprint=fingerprint)
-    logger.info("trained a %s tokenizer with %d tokens", config.level, len(tokenizer))
+    logger.info("trained a %s tokenizer with %d tokens", config.resolved().level, len(tokenizer))
     return tokenizer
 
 
-def encode_splits(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int) -> DatasetDict:
+def encode_splits(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int | None) -> DatasetDict:
     """Tokenize every split (truncated to ``max_length``, not padded) and add a ``length`` column.
 
     The ids are those of ``tokenizer(texts, truncation=True, max_length=max_length)``: a char-level tokenizer gets them
-    by table lookup (:mod:`hfnlp.tokenization.char_level`), others batched through ``datasets.map``.
+    by table lookup (:mod:`hfnlp.tokenization.char_level`), others batched through ``datasets.map``. ``max_length``
+    None: the fallback of :data:`~hfnlp.tokenization.text.FALLBACK_DEFAULTS`.
     """
+    return encode_splits_measured(splits, tokenizer, max_length, measured=None)[0]
+
+
+def encode_splits_measured(
+    splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int | None, measured: str | None = "train"
+) -> tuple[DatasetDict, np.ndarray]:
+    """:func:`encode_splits`, and how many tokens each text of split ``measured`` has untruncated (special tokens left
+    out), in row order (an empty array if ``measured`` is None), from the same tokenization where it can.
+
+    Lengths are counted on texts cut to :func:`~hfnlp.tokenization.text.measuring_budget` characters, so that a
+    runaway row costs no more than that. The measured split is tokenized untruncated, then cut to ``max_length``
+    tokens: the ids of truncation unless its first ``max_length`` tokens span more than ``token_budget(max_length)``
+    characters. A tokenizer that adds special tokens tokenizes it a second time, to count.
+    """
+    max_length = FALLBACK_DEFAULTS["max_length"] if max_length is None else max_length
     pipeline = char_pipeline(tokenizer)
     if pipeline is not None:
-        return pipeline.encode_splits(splits, tokenizer, max_length=max_length, max_chars=token_budget(max_length))
+        measure = None if measured is None else (measured, measuring_budget(max_length))
+        encoded, lengths = pipeline.encode_splits(
+            splits, tokenizer, max_length=max_length, max_chars=token_budget(max_length), measure=measure
+        )
+        return encoded, np.zeros(0, dtype=np.int64) if lengths is None else lengths
 
     encode_ids = ids_encoder(tokenizer, max_length)
+    # Untruncated ids cut to max_length tokens are the truncated ids, and count the tokens too: one tokenization.
+    encode_whole = ids_encoder(tokenizer, None) if not tokenizer.num_special_tokens_to_add() else None
+    kept = slice(None, max_length) if tokenizer.truncation_side == "right" else slice(-max_length, None)
+    measured_chars = max(max_length, MEASURED_LENGTH)
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
         texts = cut_to_token_budget(batch["text"], max_length)
@@ -126,7 +188,33 @@ def encode_splits(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_l
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return encoded
 
-    return splits.map(encode, batched=True, batch_size=2000, remove_columns=["text"], desc="tokenizing")
+    def encode_and_measure(batch: dict[str, list]) -> dict[str, list]:
+        texts = cut_to_token_budget(batch["text"], measured_chars)
+        if encode_whole is None:
+            encoded = encode(batch)
+            encoded[_UNTRUNCATED] = token_lengths(tokenizer, texts).tolist()
+            return encoded
+        whole = encode_whole(texts)
+        ids = [row[kept] for row in whole]
+        return {
+            "input_ids": ids,
+            "attention_mask": [[1] * len(row) for row in ids],
+            "length": [len(row) for row in ids],
+            _UNTRUNCATED: [len(row) for row in whole],
+        }
+
+    options = {"batched": True, "batch_size": 2000, "remove_columns": ["text"], "desc": "tokenizing"}
+    encoded = DatasetDict(
+        {
+            name: split.map(encode_and_measure if name == measured else encode, **options)
+            for name, split in splits.items()
+        }
+    )
+    if measured is None:
+        return encoded, np.zeros(0, dtype=np.int64)
+    lengths = np.asarray(encoded[measured][_UNTRUNCATED][:], dtype=np.int64)
+    encoded[measured] = encoded[measured].remove_columns([_UNTRUNCATED])
+    return encoded, lengths
 
 
 def build_text_model(recipe: Recipe, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> PreTrainedModel:

@@ -18,8 +18,8 @@ too, at the cost of a ragged table).
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,24 +34,24 @@ from datasets.table import InMemoryTable
 from tokenizers import PreTokenizedString, Tokenizer
 from transformers import PreTrainedTokenizerFast
 
+from hfnlp.tokenization.unicode_composition import starts_alone
+
 Texts = Iterable[str] | pa.Array | pa.ChunkedArray
 # Table values besides token ids: the character gives no token (white space), or it is not local.
 _NO_TOKEN, _NOT_LOCAL = -1, -2
-# Hangul vowel (V) and trailing consonant (T) jamo compose algorithmically (L + V, LV + T), not through
-# UnicodeData's decomposition mappings.
-_HANGUL_SECONDS = (range(0x1161, 0x1176), range(0x11A8, 0x11C3))
-_HANGUL_SYLLABLES = range(0xAC00, 0xD7A4)
-_SURROGATES = range(0xD800, 0xE000)
-_UNKNOWN, _YES, _NO = 0, 1, 2
-_STARTS_ALONE = np.full(0x110000, _UNKNOWN, dtype=np.int8)  # memo of _starts_alone, per code point
+Fast = PreTrainedTokenizerFast
+Rows = tuple[range, int] | None  # texts to measure (by row) and the characters each is cut to
+Split = tuple[str, int] | None  # a split to measure and the characters each text is cut to
 _ENCODED_FEATURES = {"input_ids": List(Value("int32")), "attention_mask": List(Value("int8")), "length": Value("int64")}
 
 
 class CharEncoding(NamedTuple):
-    """Token ids of many texts as one flat array: text ``i`` has ``ids[offsets[i]:offsets[i + 1]]``."""
+    """Token ids of many texts as one flat array: text ``i`` has ``ids[offsets[i]:offsets[i + 1]]``; ``untruncated``:
+    the token counts before truncation of the texts :meth:`CharPipeline.encode` was asked to ``measure``."""
 
     offsets: np.ndarray  # int64, one more than there are texts
     ids: np.ndarray  # int32
+    untruncated: np.ndarray | None = None  # int64
 
 
 @dataclass(frozen=True)
@@ -85,20 +85,19 @@ class CharPipeline:
         return counts
 
     def encode(
-        self, tokenizer: PreTrainedTokenizerFast, texts: Texts, *, max_length: int, max_chars: int
+        self, tokenizer: Fast, texts: Texts, *, max_length: int, max_chars: int, measure: Rows = None
     ) -> CharEncoding:
         """``tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]`` for ``texts`` cut to their
-        first ``max_chars`` characters (``cut_to_token_budget``), as a :class:`CharEncoding`."""
+        first ``max_chars`` characters (``cut_to_token_budget``), as a :class:`CharEncoding`. ``measure=(rows,
+        chars)``: also count the tokens of the texts at ``rows`` cut to ``chars`` characters, untruncated."""
         rows = _Rows.of(texts)
         backend = tokenizer.backend_tokenizer
         tokens = _local_tokens(backend, rows.distinct, strip_html=self.strip_html)
         char_ids = rows.lookup(_token_ids(tokens, backend), fill=_NOT_LOCAL)
         starts, stops = rows.offsets[:-1], rows.offsets[1:]
         ends = np.minimum(stops, starts + max_chars)
-        contextual = np.union1d(
-            rows.rows_at(np.flatnonzero(char_ids == _NOT_LOCAL), ends),
-            rows.rows_at(rows.find(_added_tokens(backend)), ends),
-        )
+        not_local = np.union1d(np.flatnonzero(char_ids == _NOT_LOCAL), rows.find(_added_tokens(backend)))
+        contextual = rows.rows_at(not_local, ends)
         local = np.ones(len(starts), dtype=bool)
         local[contextual] = False
 
@@ -109,6 +108,7 @@ class CharPipeline:
         tokens_before = np.zeros(len(char_ids) + 1, dtype=np.int32 if len(char_ids) < 2**31 else np.int64)
         np.cumsum(gives_token, out=tokens_before[1:])
         first = tokens_before[starts]
+        untruncated = None if measure is None else _untruncated(tokenizer, rows, tokens_before, not_local, *measure)
         lengths = np.where(local, np.minimum(tokens_before[ends] - first, max_length), 0)
         dropped = tokens_before[stops] - first - lengths  # past max_length or max_chars, or in a contextual row
         if dropped.any():
@@ -128,28 +128,30 @@ class CharPipeline:
             merged[from_table] = ids
             merged[~from_table] = np.fromiter((i for row in encoded["input_ids"] for i in row), dtype=np.int32)
             ids = merged
-        return CharEncoding(offsets, ids)
+        return CharEncoding(offsets, ids, untruncated)
 
     def encode_splits(
-        self, splits: DatasetDict, tokenizer: PreTrainedTokenizerFast, *, max_length: int, max_chars: int
-    ) -> DatasetDict:
+        self, splits: DatasetDict, tokenizer: Fast, *, max_length: int, max_chars: int, measure: Split = None
+    ) -> tuple[DatasetDict, np.ndarray | None]:
         """Each split without its ``text`` column, with ``input_ids``, ``attention_mask`` and ``length`` appended: the
         columns and types ``DatasetDict.map`` with the tokenizer gives, built directly as Arrow arrays. All splits are
-        encoded together, so the table of characters is made once."""
+        encoded together, so the table of characters is made once. ``measure=(split, chars)``: also the untruncated
+        token counts of that split's texts (see :meth:`encode`), else None."""
         tables = {name: _arrow_table(split) for name, split in splits.items()}
         texts = [table.column("text").cast(pa.large_string()) for table in tables.values()]
+        bounds = dict(zip(tables, itertools.pairwise(np.cumsum([0, *map(len, tables.values())]).tolist()), strict=True))
         encoding = self.encode(
             tokenizer,
             pa.chunked_array([chunk for column in texts for chunk in column.chunks], type=pa.large_string()),
             max_length=max_length,
             max_chars=max_chars,
+            measure=None if measure is None else (range(*bounds[measure[0]]), measure[1]),
         )
-        encoded, first_row = {}, 0
+        encoded = {}
         for (name, table), split in zip(tables.items(), splits.values(), strict=True):
-            offsets = encoding.offsets[first_row : first_row + len(table) + 1]
-            first_row += len(table)
+            offsets = encoding.offsets[bounds[name][0] : bounds[name][1] + 1]
             encoded[name] = _with_encoding(split, table, CharEncoding(offsets, encoding.ids))
-        return DatasetDict(encoded)
+        return DatasetDict(encoded), encoding.untruncated
 
 
 def word_level_vocabulary(
@@ -296,7 +298,7 @@ def _local_tokens(tokenizer: Tokenizer, codepoints: np.ndarray, *, strip_html: b
     The real pipeline then tokenizes all the remaining characters at once, with offsets telling which token comes
     from which character; a character is local if it gives one token or none. ``codepoints`` must be ascending.
     """
-    candidates = codepoints[_starts_alone(codepoints) & ~(strip_html & (codepoints == ord("<")))]
+    candidates = codepoints[starts_alone(codepoints) & ~(strip_html & (codepoints == ord("<")))]
     probe = PreTokenizedString(candidates.astype(np.uint32).tobytes().decode("utf-32-le"))
     probe.normalize(tokenizer.normalizer.normalize)
     tokenizer.pre_tokenizer.pre_tokenize(probe)
@@ -315,19 +317,21 @@ def _local_tokens(tokenizer: Tokenizer, codepoints: np.ndarray, *, strip_html: b
     return tokens
 
 
-def _starts_alone(codepoints: np.ndarray) -> np.ndarray:
-    """Whether the NFKD decomposition of each code point (assigned in Python's Unicode data) starts with a starter
-    that composes with nothing before it. Memoised per code point, as the Unicode data is fixed."""
-    known = _STARTS_ALONE[codepoints]
-    if (known == _UNKNOWN).any():
-        seconds = _composition_seconds()
-        for codepoint in codepoints[known == _UNKNOWN].tolist():
-            char = chr(codepoint)
-            start = unicodedata.normalize("NFKD", char)[0]
-            alone = unicodedata.category(char) != "Cn" and unicodedata.combining(start) == 0 and start not in seconds
-            _STARTS_ALONE[codepoint] = _YES if alone else _NO
-        known = _STARTS_ALONE[codepoints]
-    return known == _YES
+def _untruncated(tokenizer: Fast, rows: _Rows, tokens_before: np.ndarray, not_local: np.ndarray, at: range, chars: int):
+    """The token counts (int64) of the texts at rows ``at`` cut to ``chars`` characters, untruncated: the table's
+    from ``tokens_before`` each character, the tokenizer's where ``not_local`` (what the table cannot encode) holds a
+    position before the cut."""
+    starts = rows.offsets[at.start : at.stop]
+    ends = np.minimum(rows.offsets[at.start + 1 : at.stop + 1], starts + chars)
+    counts = (tokens_before[ends] - tokens_before[starts]).astype(np.int64)
+    inside = not_local[(not_local >= rows.offsets[at.start]) & (not_local < rows.offsets[at.stop])]
+    row_of = np.searchsorted(starts, inside, side="right") - 1
+    contextual = np.unique(row_of[inside < ends[row_of]])
+    if len(contextual):
+        bounds = zip(starts[contextual].tolist(), ends[contextual].tolist(), strict=True)
+        texts = [rows.text[start:end] for start, end in bounds]
+        counts[contextual] = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    return counts
 
 
 def _token_ids(tokens: list[str | None], tokenizer: Tokenizer) -> np.ndarray:
@@ -352,34 +356,3 @@ def _added_tokens(tokenizer: Tokenizer) -> list[str]:
     if any(token.normalized for token in added):
         raise ValueError("vectorised char-level encoding cannot handle normalized added tokens")
     return [token.content for token in added]
-
-
-@functools.cache
-def _composition_seconds() -> frozenset[str]:
-    """Characters that NFC composes with a preceding one: the second of each canonical two-character decomposition
-    (of a character not excluded from composition), and the Hangul V and T jamo. Computed once per process (~15 ms)
-    from Python's Unicode data."""
-    seconds = {chr(codepoint) for block in _HANGUL_SECONDS for codepoint in block}
-
-    def scan(text: str) -> None:
-        # Halving skips the ranges already in NFD (most of Unicode) in a few C calls instead of a million lookups.
-        if unicodedata.is_normalized("NFD", text):
-            return
-        if len(text) > 64:
-            scan(text[: len(text) // 2])
-            scan(text[len(text) // 2 :])
-            return
-        for char in text:
-            decomposition = unicodedata.decomposition(char).split()
-            if len(decomposition) == 2 and not decomposition[0].startswith("<"):
-                first, second = (chr(int(code, 16)) for code in decomposition)
-                if unicodedata.normalize("NFC", first + second) == char:
-                    seconds.add(second)
-
-    for start in range(0, 0x110000, 4096):
-        block = np.arange(start, start + 4096, dtype=np.uint32)
-        # Surrogates cannot be decoded (nothing decomposes there); Hangul syllables decompose algorithmically.
-        for skipped in (_SURROGATES, _HANGUL_SYLLABLES):
-            block[max(skipped.start - start, 0) : max(skipped.stop - start, 0)] = 0
-        scan(block.tobytes().decode("utf-32-le"))
-    return frozenset(seconds)

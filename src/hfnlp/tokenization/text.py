@@ -13,11 +13,12 @@ import hashlib
 import itertools
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from datasets import Column
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -35,6 +36,13 @@ TRAIN_TEXTS_KEY = "train_texts_fingerprint"
 logger = logging.getLogger(__name__)
 # More characters than any token of real text spans (a long word, an HTML tag stripped before a character).
 MAX_CHARS_PER_TOKEN = 50
+# Train lengths are measured on texts cut to token_budget(max(max_length, MEASURED_LENGTH)) characters: enough to see
+# a p95 up to the longest max_length a data-aware default chooses (1,024 characters), at a bounded cost per row.
+MEASURED_LENGTH = 1024
+# What a key left out (None) means where nothing filled it from the data: a config built in code, or a task that
+# does not fill it. A text-classification run fills them from its train split instead (see
+# hfnlp.tasks.text_defaults.data_aware_defaults); these were the fixed defaults before.
+FALLBACK_DEFAULTS: dict[str, Any] = {"level": "char", "vocab_size": 30000, "min_frequency": 1, "max_length": 128}
 _HTML_TAG = Regex(r"<[^>]+>")
 
 
@@ -46,12 +54,16 @@ class TextTokenizerConfig:
     ``jieba`` (Chinese words segmented by jieba), ``bpe`` or ``wordpiece`` (sub-words).
     ``max_length`` is the tutorials' pad_size: longer texts are truncated; batches are padded only to
     their longest text.
+
+    ``level``, ``vocab_size``, ``min_frequency`` and ``max_length`` are None when the recipe leaves them out: a
+    text-classification run then fills them from its train split and writes the values into the run folder's
+    ``recipe.yaml``; anywhere else :meth:`resolved` gives :data:`FALLBACK_DEFAULTS` for them.
     """
 
-    level: Literal["char", "word", "jieba", "bpe", "wordpiece"] = "char"
-    vocab_size: int = 30000
-    min_frequency: int = 1
-    max_length: int = 128
+    level: Literal["char", "word", "jieba", "bpe", "wordpiece"] | None = None
+    vocab_size: int | None = None
+    min_frequency: int | None = None
+    max_length: int | None = None
     lowercase: bool = True
     strip_html: bool = True
     punctuation: Literal["split", "drop", "keep"] = "split"
@@ -60,12 +72,22 @@ class TextTokenizerConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "min_frequency", "max_length"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise RecipeError(f"tokenizer.{name} must be at least 1, got {getattr(self, name)}")
 
+    def left_out(self) -> list[str]:
+        """The keys of :data:`FALLBACK_DEFAULTS` the recipe left out (None), in that order."""
+        return [name for name in FALLBACK_DEFAULTS if getattr(self, name) is None]
+
+    def resolved(self) -> TextTokenizerConfig:
+        """This config with :data:`FALLBACK_DEFAULTS` for the keys left out (itself if none is)."""
+        left_out = self.left_out()
+        return dataclasses.replace(self, **{name: FALLBACK_DEFAULTS[name] for name in left_out}) if left_out else self
+
     def vocabulary_settings(self) -> dict[str, object]:
-        """The settings that decide the vocabulary (a saved tokenizer is reusable only if these match)."""
-        settings = dataclasses.asdict(self)
+        """The settings that decide the vocabulary (a saved tokenizer is reusable only if these match), keys left
+        out counted as :meth:`resolved` fills them."""
+        settings = dataclasses.asdict(self.resolved())
         for name in ("max_length", "pretrained_vectors", "pretrained_vectors_vocab"):
             settings.pop(name)
         return settings
@@ -74,7 +96,9 @@ class TextTokenizerConfig:
 def train_tokenizer(
     config: TextTokenizerConfig, texts: Iterable[str], num_texts: int | None = None
 ) -> PreTrainedTokenizerFast:
-    """Train a tokenizer on ``texts`` (the train split only) and wrap it for transformers."""
+    """Train a tokenizer on ``texts`` (the train split only) and wrap it for transformers (keys left out: see
+    :meth:`TextTokenizerConfig.resolved`)."""
+    config = config.resolved()
     tokenizer = Tokenizer(_model_for(config.level))
     tokenizer.normalizer = text_normalizer(config)
     tokenizer.pre_tokenizer = jieba_pre_tokenizer() if config.level == "jieba" else _pre_tokenizer_for(config)
@@ -113,22 +137,51 @@ def token_budget(max_length: int) -> int:
     return max_length * MAX_CHARS_PER_TOKEN
 
 
-def ids_encoder(tokenizer: PreTrainedTokenizerBase, max_length: int) -> Callable[[list[str]], list[list[int]]] | None:
+def measuring_budget(max_length: int) -> int:
+    """How many characters of a train text its length is measured on (see :data:`MEASURED_LENGTH`)."""
+    return token_budget(max(max_length, MEASURED_LENGTH))
+
+
+def ids_encoder(
+    tokenizer: PreTrainedTokenizerBase, max_length: int | None
+) -> Callable[[list[str]], list[list[int]]] | None:
     """A function giving ``tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]`` straight from the
     Rust tokenizer (no offsets, no ``BatchEncoding``: 20-50% faster), or None for a tokenizer whose call returns more
-    than ids and an all-ones attention mask (``token_type_ids``, or a slow tokenizer)."""
+    than ids and an all-ones attention mask (``token_type_ids``, or a slow tokenizer). ``max_length`` None: not
+    truncated (``tokenizer(texts)["input_ids"]``)."""
     if not isinstance(tokenizer, PreTrainedTokenizerFast) or list(tokenizer.model_input_names) != MODEL_INPUT_NAMES:
         return None
     backend = tokenizer.backend_tokenizer
 
     def encode(texts: list[str]) -> list[list[int]]:
         # The settings the tokenizer's call puts on its backend (and leaves there) for these arguments.
-        backend.enable_truncation(max_length, stride=0, strategy="longest_first", direction=tokenizer.truncation_side)
+        if max_length is None:
+            backend.no_truncation()
+        else:
+            backend.enable_truncation(
+                max_length, stride=0, strategy="longest_first", direction=tokenizer.truncation_side
+            )
         backend.no_padding()
         backend.encode_special_tokens = tokenizer.split_special_tokens
         return [encoding.ids for encoding in backend.encode_batch_fast(texts)]
 
     return encode
+
+
+def token_lengths(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> np.ndarray:
+    """How many tokens ``tokenizer`` makes of each of ``texts``, without truncation and without special tokens."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros(0, dtype=np.int64)
+    if isinstance(tokenizer, PreTrainedTokenizerFast):
+        backend = tokenizer.backend_tokenizer
+        backend.no_truncation()  # as the tokenizer's own call would leave it for these arguments
+        backend.no_padding()
+        backend.encode_special_tokens = tokenizer.split_special_tokens
+        encodings = backend.encode_batch_fast(texts, add_special_tokens=False)
+        return np.fromiter(map(len, encodings), dtype=np.int64, count=len(texts))
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return np.fromiter(map(len, ids), dtype=np.int64, count=len(texts))
 
 
 def char_pipeline(tokenizer: PreTrainedTokenizerBase) -> CharPipeline | None:
@@ -154,14 +207,15 @@ def char_pipeline(tokenizer: PreTrainedTokenizerBase) -> CharPipeline | None:
 
 
 def wrap_tokenizer(
-    tokenizer: Tokenizer, max_length: int, cls: type = PreTrainedTokenizerFast
+    tokenizer: Tokenizer, max_length: int | None, cls: type = PreTrainedTokenizerFast
 ) -> PreTrainedTokenizerFast:
-    """Wrap a trained ``tokenizers.Tokenizer`` with hfnlp's special tokens and right-side padding."""
+    """Wrap a trained ``tokenizers.Tokenizer`` with hfnlp's special tokens and right-side padding (``max_length``
+    None: :data:`FALLBACK_DEFAULTS`')."""
     return cls(
         tokenizer_object=tokenizer,
         pad_token=PAD_TOKEN,
         unk_token=UNK_TOKEN,
-        model_max_length=max_length,
+        model_max_length=FALLBACK_DEFAULTS["max_length"] if max_length is None else max_length,
         padding_side="right",
         truncation_side="right",
         model_input_names=list(MODEL_INPUT_NAMES),
@@ -188,6 +242,7 @@ def _model_for(level: str) -> models.Model:
 
 
 def _pre_tokenizer_for(config: TextTokenizerConfig) -> pre_tokenizers.PreTokenizer:
+    config = config.resolved()
     if config.level == "char":
         return pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")])
     punctuation = {
@@ -199,6 +254,7 @@ def _pre_tokenizer_for(config: TextTokenizerConfig) -> pre_tokenizers.PreTokeniz
 
 
 def _trainer_for(config: TextTokenizerConfig) -> trainers.Trainer:
+    config = config.resolved()
     kwargs = {
         "vocab_size": config.vocab_size,
         "min_frequency": config.min_frequency,
@@ -248,8 +304,8 @@ def load_saved_tokenizer(
         tokenizer = JiebaTokenizerFast.from_pretrained(folder)  # hfnlp's own class: no remote code needed
     else:
         tokenizer = AutoTokenizer.from_pretrained(folder)
-    if config is not None:
-        tokenizer.model_max_length = config.max_length
+    if config is not None:  # a text or a caption tokenizer's config
+        tokenizer.model_max_length = FALLBACK_DEFAULTS["max_length"] if config.max_length is None else config.max_length
     return tokenizer
 
 
