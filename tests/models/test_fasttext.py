@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from hfnlp.models.fasttext import FastTextConfig, FastTextForSequenceClassification
@@ -74,3 +75,26 @@ def test_tfidf_pooling_weighs_as_scikit_learn() -> None:
     torch.testing.assert_close(torch.tensor([v for _, v in actual]), torch.tensor([float(v) for _, v in wanted]))
     unseen = model._bag_of_features(torch.tensor([[30, 31]]), torch.tensor([[True, True]]))[1]
     assert model.idf[unseen].tolist() == [0.0, 0.0]  # tokens never seen in training weigh nothing
+
+
+def test_tfidf_nb_weighs_features_by_naive_bayes_log_count_ratio() -> None:
+    tfidf, nb = (
+        FastTextForSequenceClassification(FastTextConfig(**{**SMALL, "num_labels": 2}, ngram_sizes=[], pooling=pooling))
+        for pooling in ("tfidf", "tfidf_nb")
+    )
+    # Token 5 only in class 1, token 9 in both classes alike, token 3 in class 0 twice as often.
+    texts, labels = [[5, 9, 3], [5, 9], [9, 3], [9, 3, 8]], [1, 1, 0, 0]
+    tfidf.learn_from_training_data(texts)
+    nb.learn_from_training_data(texts, labels=labels)
+    # Wang & Manning's ratio: p = 1 + document counts in the class, q = 1 + in the others, each L1-normalised.
+    inside = torch.ones(2, SMALL["vocab_size"], dtype=torch.float64)
+    for text, label in zip(texts, labels, strict=True):
+        inside[label, sorted(set(text))] += 1
+    seen = sorted({token for text in texts for token in text})
+    outside = inside.flip(0)
+    ratio = ((inside / inside.sum(1, keepdim=True)) / (outside / outside.sum(1, keepdim=True))).log().abs().amax(0)
+    torch.testing.assert_close(nb.idf[seen].double(), (tfidf.idf[seen].double() * ratio[seen]))
+    assert nb.idf[5] > nb.idf[3] > nb.idf[9]  # the more a token tells the classes apart, the more it weighs
+    assert nb.idf[30] == 0  # never seen: no weight
+    with pytest.raises(ValueError, match="pass labels"):
+        nb.learn_from_training_data(texts)

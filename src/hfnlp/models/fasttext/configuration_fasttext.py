@@ -39,7 +39,9 @@ class FastTextConfig(TextClassifierConfig):
             weighted by sublinear term frequency times inverse document frequency and scaled to unit L2 norm (as
             scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``). The document frequencies are learnt from the
             training split (``FastTextForSequenceClassification.learn_from_training_data``) and saved with the
-            weights; tokens and n-grams never seen in training weigh nothing.
+            weights; tokens and n-grams never seen in training weigh nothing. ``"tfidf_nb"`` multiplies each weight by
+            the feature's naive Bayes log-count ratio (Wang & Manning, ACL 2012: NBSVM), learnt from the training
+            labels: features that tell the classes apart weigh more.
         bag_activation: ``"relu"`` adds a bias to the pooled bag and applies a ReLU before dropout, making the
             embedding tables a hidden layer of their own (the wide MLP); ``"none"`` keeps fastText's linear bag.
         sparse_embeddings: Give the token and n-gram tables sparse gradients, so that an optimizer step updates
@@ -53,7 +55,7 @@ class FastTextConfig(TextClassifierConfig):
     ngram_buckets: int = positive_int_field(default=200000)
     hidden_size: int = interval(min=0)(default=0)
     exact_ngrams: bool = False
-    pooling: Literal["mean", "tfidf"] = "mean"
+    pooling: Literal["mean", "tfidf", "tfidf_nb"] = "mean"
     bag_activation: Literal["none", "relu"] = "none"
     sparse_embeddings: bool = False
 

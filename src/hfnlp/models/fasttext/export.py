@@ -8,8 +8,8 @@ from hfnlp.models.onnx_export import TextClassifierLogits
 
 
 def exportable_fasttext(model: FastTextForSequenceClassification) -> TextClassifierLogits:
-    """``model`` for ``torch.onnx.export``; :class:`HfnlpError` with ``exact_ngrams`` or ``pooling="tfidf"``."""
-    if model.config.exact_ngrams or model.config.pooling == "tfidf":
+    """``model`` for ``torch.onnx.export``; :class:`HfnlpError` with ``exact_ngrams`` or a TF-IDF pooling."""
+    if model.config.exact_ngrams or model.config.pooling != "mean":
         # torch.searchsorted and torch.unique, which find and count a text's n-grams, have no ONNX operator.
         raise HfnlpError(
             "fastText with exact_ngrams or pooling: tfidf cannot be exported to ONNX (n-gram lookup and counting "

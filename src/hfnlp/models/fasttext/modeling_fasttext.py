@@ -64,8 +64,9 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size or dim, config.num_labels)
         # Statistics of the training split (learn_from_training_data sets them), in persistent buffers: saved with
         # the weights, so a loaded model computes exactly what the trained one did.
-        if config.pooling == "tfidf":
-            # Inverse document frequency of every token id, then of every n-gram row.
+        if config.pooling != "mean":
+            # Inverse document frequency of every token id, then of every n-gram row (times the NB weight with
+            # "tfidf_nb").
             features = config.vocab_size + (config.ngram_buckets if config.ngram_sizes else 0)
             self.register_buffer("idf", torch.ones(features))
         if config.exact_ngrams and config.ngram_sizes:
@@ -76,7 +77,7 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
     def logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class scores (batch, num_labels) from the bag of the real tokens (``mask`` True) and their n-grams."""
         pooled = (
-            self._tfidf_pool(input_ids, mask) if self.config.pooling == "tfidf" else self._mean_pool(input_ids, mask)
+            self._mean_pool(input_ids, mask) if self.config.pooling == "mean" else self._tfidf_pool(input_ids, mask)
         )
         if self.bag_bias is not None:
             pooled = torch.relu(pooled + self.bag_bias)
@@ -144,13 +145,18 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
         return rows, self.ngram_keys[rows] == hashes
 
     @torch.no_grad()
-    def learn_from_training_data(self, input_ids: Sequence[Sequence[int]], batch_size: int = 1024) -> None:
-        """Learn what ``exact_ngrams`` and ``pooling="tfidf"`` take from the training texts' token ids (unpadded).
+    def learn_from_training_data(
+        self, input_ids: Sequence[Sequence[int]], labels: Sequence[int] | None = None, batch_size: int = 1024
+    ) -> None:
+        """Learn what ``exact_ngrams`` and the TF-IDF poolings take from the training texts' token ids (unpadded)
+        and, for ``pooling="tfidf_nb"``, their class ids ``labels``.
 
         ``exact_ngrams``: a row for each n-gram, the ``ngram_buckets`` found in most texts if there are more.
         ``tfidf``: inverse document frequencies ``ln((1 + n) / (1 + df)) + 1`` for what occurs in df of the n texts
         (scikit-learn's smoothed idf), 0 for what never occurs, so that unseen tokens and n-grams weigh nothing.
-        Does nothing for a plain fastText model.
+        ``tfidf_nb``: the idf times the feature's largest one-vs-rest naive Bayes log-count ratio in magnitude,
+        ``|ln((p_c / |p_c|) / (q_c / |q_c|))|`` with ``p_c = 1 + df in class c`` and ``q_c = 1 + df in the others``
+        (Wang & Manning 2012, NBSVM; the sign is the classifier's to learn). Does nothing for a plain fastText model.
         """
         if self.config.exact_ngrams and self.config.ngram_sizes:
             hashes = []
@@ -167,13 +173,32 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
             kept = found[order[: self.config.ngram_buckets]].sort().values
             self.ngram_keys.fill_(_NO_NGRAM)
             self.ngram_keys[: len(kept)] = kept.to(self.ngram_keys.device)
-        if self.config.pooling == "tfidf":
-            document_frequency = torch.zeros_like(self.idf, dtype=torch.float64)
-            for batch, mask in self._batches(input_ids, batch_size):
-                _, features, _ = self._bag_of_features(batch.to(self.idf.device), mask.to(self.idf.device))
-                document_frequency.index_add_(0, features, torch.ones_like(features, dtype=torch.float64))
-            idf = torch.log((1 + len(input_ids)) / (1 + document_frequency)) + 1
-            self.idf.copy_(torch.where(document_frequency > 0, idf, torch.zeros_like(idf)))
+        if self.config.pooling == "mean":
+            return
+        if self.config.pooling == "tfidf_nb" and labels is None:
+            raise ValueError('pooling "tfidf_nb" learns its weights from the training labels: pass labels')
+        classes = self.config.num_labels if self.config.pooling == "tfidf_nb" else 1
+        # Documents of each class that hold each feature (one row when the classes do not matter).
+        by_class = torch.zeros(classes, self.idf.shape[0], dtype=torch.float64, device=self.idf.device)
+        label_ids = torch.as_tensor(labels if labels is not None else [0] * len(input_ids), device=self.idf.device)
+        for start, (batch, mask) in zip(
+            range(0, len(input_ids), batch_size), self._batches(input_ids, batch_size), strict=True
+        ):
+            rows, features, _ = self._bag_of_features(batch.to(self.idf.device), mask.to(self.idf.device))
+            text_classes = label_ids[start : start + batch.shape[0]][rows] if classes > 1 else 0
+            by_class.index_put_(
+                (torch.as_tensor(text_classes, device=by_class.device).expand_as(features), features),
+                torch.ones_like(features, dtype=torch.float64),
+                accumulate=True,
+            )
+        document_frequency = by_class.sum(dim=0)
+        idf = torch.log((1 + len(input_ids)) / (1 + document_frequency)) + 1
+        if classes > 1:
+            inside = 1 + by_class
+            outside = 1 + document_frequency - by_class
+            ratio = (inside / inside.sum(dim=1, keepdim=True)) / (outside / outside.sum(dim=1, keepdim=True))
+            idf = idf * ratio.log().abs().amax(dim=0)
+        self.idf.copy_(torch.where(document_frequency > 0, idf, torch.zeros_like(idf)))
 
     def _batches(
         self, input_ids: Sequence[Sequence[int]], batch_size: int
