@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -230,6 +231,20 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
 )
 
 
+def load_with_remote_code(tmp_path: Path, folders: list[Path]) -> None:
+    """Run REMOTE_CODE_SCRIPT on ``folders`` (with ``tmp_path/input_ids.pt``) in a process without hfnlp."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", REMOTE_CODE_SCRIPT, str(tmp_path / "input_ids.pt"), *map(str, folders)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_trust_remote_code_loads_without_hfnlp(tmp_path) -> None:
     input_ids = right_pad([[5, 9, 3, 12, 7], [4, 8], [30]])
@@ -245,22 +260,7 @@ def test_trust_remote_code_loads_without_hfnlp(tmp_path) -> None:
         shared = [tmp_path / family / f"{kind}_text_classifier.py" for kind in ("configuration", "modeling")]
         assert all(path.is_file() and not path.is_symlink() for path in shared)
 
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_MODULES_CACHE": str(tmp_path / "modules"),
-        "PYTHONPATH": "",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", REMOTE_CODE_SCRIPT, str(tmp_path / "input_ids.pt")]
-        + [str(tmp_path / family) for family in expected],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    load_with_remote_code(tmp_path, [tmp_path / family for family in expected])
     for family, logits in expected.items():
         assert torch.equal(torch.load(tmp_path / family / "remote_logits.pt"), logits), family
 

@@ -1,0 +1,1 @@
+../fasttext/configuration_fasttext.py

@@ -1,0 +1,1 @@
+../_shared/configuration_text_classifier.py

@@ -1,0 +1,1 @@
+../text_cnn/configuration_text_cnn.py

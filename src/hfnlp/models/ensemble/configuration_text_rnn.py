@@ -1,0 +1,1 @@
+../text_rnn/configuration_text_rnn.py

@@ -1,0 +1,1 @@
+../fasttext/modeling_fasttext.py

@@ -1,0 +1,1 @@
+../_shared/modeling_text_classifier.py

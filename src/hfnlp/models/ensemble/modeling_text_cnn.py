@@ -1,0 +1,1 @@
+../text_cnn/modeling_text_cnn.py

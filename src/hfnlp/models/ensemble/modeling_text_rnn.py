@@ -1,0 +1,1 @@
+../text_rnn/modeling_text_rnn.py
