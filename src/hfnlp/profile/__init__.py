@@ -10,6 +10,7 @@ chosen. :func:`guess_data_section` finds the text and label columns of a file no
 
 from __future__ import annotations
 
+from hfnlp.profile.candidates import candidate_recipes
 from hfnlp.profile.columns import guess_data_section
 from hfnlp.profile.recipe import RecipeDraft, recipe_from_profile
 from hfnlp.profile.statistics import LengthStats, TextProfile, profile_text_data
@@ -18,6 +19,7 @@ __all__ = [
     "LengthStats",
     "RecipeDraft",
     "TextProfile",
+    "candidate_recipes",
     "guess_data_section",
     "profile_text_data",
     "recipe_from_profile",
