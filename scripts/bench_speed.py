@@ -367,8 +367,9 @@ class MicroSetup:
     splits: Any
 
     @classmethod
-    def load(cls, data_root: Path) -> MicroSetup:
-        """Tokenize THUCNews' train split with hfnlp and prepare its collator."""
+    def load(cls, data_root: Path, models: dict[str, str] = TEXT_MODELS) -> MicroSetup:
+        """Tokenize the train split of the first of ``models`` (name: recipe; by default THUCNews' three) with hfnlp
+        and prepare its collator."""
         from transformers import DataCollatorWithPadding
 
         from hfnlp.data.text import load_text_classification
@@ -376,8 +377,8 @@ class MicroSetup:
         from hfnlp.tasks.text_classification import encode_splits
         from hfnlp.tokenization.text import train_tokenizer
 
-        recipes = {model: recipe_from_dict(resolved_recipe(name, data_root, [])) for model, name in TEXT_MODELS.items()}
-        recipe = recipes["textcnn"]
+        recipes = {model: recipe_from_dict(resolved_recipe(name, data_root, [])) for model, name in models.items()}
+        recipe = next(iter(recipes.values()))
         data = load_text_classification(recipe.data, seed=recipe.seed)
         tokenizer = train_tokenizer(recipe.tokenizer, data.splits["train"]["text"])
         train = encode_splits(data.splits, tokenizer, recipe.tokenizer.max_length)["train"]

@@ -15,6 +15,9 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tiny models gain nothing from more threads. Set for the whole process: a run fits torch's threads to the machine
+# (hfnlp.training.threads) unless OMP_NUM_THREADS says how many, which would undo the one_thread fixtures.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -58,6 +58,7 @@ KEYS = [
     "training.warmup_steps",
     "training.save_total_limit",
     "training.group_by_length",
+    "training.num_threads",
     "seed",
     "tokenizer.level",
     "tokenizer.max_length",

@@ -1,4 +1,7 @@
-"""``python -m hfnlp`` (and ``accelerate launch -m hfnlp train ...``) runs the command line."""
+"""``python -m hfnlp`` (and ``accelerate launch -m hfnlp train ...``) runs the command line.
+
+Importing :mod:`hfnlp.cli` comes first: it sets OpenMP's wait policy before anything loads torch.
+"""
 
 import sys
 

@@ -13,6 +13,11 @@ import traceback
 
 import hfnlp.commands
 from hfnlp.errors import HfnlpError
+from hfnlp.training.threads import set_passive_wait_policy
+
+# Before any command imports torch: OpenMP reads the variable once, when torch loads it (none of the imports above
+# loads torch; tests/training/test_threads.py checks that).
+set_passive_wait_policy()
 
 logger = logging.getLogger(__name__)
 EXIT_STATUS = (

@@ -31,6 +31,7 @@ from hfnlp.errors import RecipeError
 from hfnlp.recipe_yaml import load_yaml
 
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit unsigned
+MAX_THREADS = 1024  # more than any machine's CPUs; torch would start them all (and overflows past 2**31)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class TrainingConfig:
     group_by_length: bool = False
     logging_steps: int = 50
     dataloader_num_workers: int = 0
+    num_threads: int | None = None  # torch's CPU threads; None: fitted to the free CPUs (hfnlp.training.threads)
     torch_compile: bool = False
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     disable_tqdm: bool | None = None
@@ -78,6 +80,8 @@ class TrainingConfig:
             self._require(key, getattr(self, key) >= 1, "an integer >= 1")
         for key in ("eval_steps", "save_total_limit", "early_stopping_patience"):
             self._require(key, getattr(self, key) is None or getattr(self, key) >= 1, "an integer >= 1 or null")
+        threads_ok = self.num_threads is None or 1 <= self.num_threads <= MAX_THREADS
+        self._require("num_threads", threads_ok, f"an integer in [1, {MAX_THREADS}] or null")
         self._require("dataloader_num_workers", self.dataloader_num_workers >= 0, "an integer >= 0")
         self._require("max_steps", self.max_steps == -1 or self.max_steps >= 1, "-1 (train num_train_epochs) or >= 1")
         if self.max_steps == -1:

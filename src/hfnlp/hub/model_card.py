@@ -229,13 +229,24 @@ def _environment(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
         ("PyTorch", env.get("torch")),
         ("Transformers", env.get("transformers")),
         ("platform", env.get("platform")),
-        ("CPU threads", env.get("cpu_count")),
+        ("CPUs", env.get("cpu_count")),
+        ("CPU threads", _threads(env)),
         ("GPU", env.get("cuda") or "none (CPU)"),
         ("training time", _seconds(metrics.get("train_runtime_s"))),
         ("wall time of the run", _seconds(metrics.get("wall_time_s"))),
         ("peak memory", f"{metrics['peak_memory_mb']:,.0f} MiB" if metrics.get("peak_memory_mb") else None),
     ]
     return [(name, value) for name, value in rows if value is not None]
+
+
+def _threads(env: dict[str, Any]) -> Any:
+    threads = env.get("num_threads")
+    if threads is None or "source" not in env:  # a GPU run, or a metrics.json from before threads were recorded
+        return threads
+    # The record of hfnlp.training.threads.configure_threads: why this many.
+    busy = "" if env.get("busy_cpus") is None else f", {env['busy_cpus']} kept busy by other processes"
+    policy = env.get("omp_wait_policy") or "unset"
+    return f"{threads} (from {env['source']}; {env['usable_cpus']} usable CPUs{busy}; OMP_WAIT_POLICY={policy})"
 
 
 def _seconds(value: float | None) -> str | None:

@@ -13,7 +13,7 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from hfnlp.training.atomic import atomic_path, staging_path, write_text
 from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.optim import LazyAdamW, scale_learning_rates, uses_sparse_gradients
 from hfnlp.training.run_folder import RECIPE, RunFolder, last_complete_checkpoint
+from hfnlp.training.threads import configure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -171,23 +172,41 @@ class LearningRateOnResume(TrainerCallback):
         scale_learning_rates(kwargs["optimizer"], kwargs.get("lr_scheduler"), self.factor)
 
 
-def environment_summary() -> dict[str, Any]:
-    """Versions and hardware, recorded with the metrics so a result can be reproduced and compared."""
+def configure_cpu_threads(recipe: Recipe, args: TrainingArguments) -> dict[str, Any] | None:
+    """On a CPU run, fit torch's threads to the machine (:func:`~hfnlp.training.threads.configure_threads`) and
+    return the record of how; ``None`` when the run trains on a GPU, where the CPU threads only feed it."""
+    if args.device.type != "cpu":
+        return None
+    # Under `accelerate launch` on CPU, accelerate sets OMP_NUM_THREADS per process, which configure_threads keeps.
+    return configure_threads(recipe.training.num_threads)
+
+
+def environment_summary(threads: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Versions and hardware, recorded with the metrics so a result can be reproduced and compared; ``threads``:
+    the record of :func:`configure_cpu_threads` (how many threads torch computed with, and why)."""
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "platform": platform.platform(),
-        "cpu_count": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "num_threads": torch.get_num_threads(),
+        **(threads or {}),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
 
 def write_metrics(
-    run: RunFolder, trainer: Trainer, test_metrics: dict[str, float], started: float, extra: dict[str, Any]
+    run: RunFolder,
+    trainer: Trainer,
+    test_metrics: dict[str, float],
+    started: float,
+    extra: dict[str, Any],
+    threads: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``metrics.json`` once: test metrics, best validation score, epochs, throughput, wall time, environment,
-    and the task's ``extra`` entries (skipped rows, validation scores, ...)."""
+    """Write ``metrics.json`` once: test metrics, best validation score, epochs, throughput, wall time, environment
+    (with ``threads``, see :func:`environment_summary`), and the task's ``extra`` entries (skipped rows, validation
+    scores, ...)."""
     state = trainer.state
     train_log = next((entry for entry in reversed(state.log_history) if "train_runtime" in entry), {})
     summary = {
@@ -201,7 +220,7 @@ def write_metrics(
         "seconds_per_epoch": _seconds_per_epoch(trainer),
         "wall_time_s": round(time.time() - started, 2),
         "peak_memory_mb": peak_memory_mb(),
-        "environment": environment_summary(),
+        "environment": environment_summary(threads),
         **extra,
     }
     if trainer.is_world_process_zero():

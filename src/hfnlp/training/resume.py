@@ -8,8 +8,8 @@ really applies from the resumed step on:
   resumed optimizer and schedule by :class:`hfnlp.training.engine.LearningRateOnResume`), ``warmup_steps``,
   ``max_grad_norm`` and ``label_smoothing_factor`` (read at every step), the evaluation, checkpoint, logging and
   early-stopping policy, ``per_device_eval_batch_size``, ``mixed_precision``, ``torch_compile``,
-  ``dataloader_num_workers``, ``report_to``, ``disable_tqdm``, and what surrounds training: ``hub``, ``notify``,
-  ``description``, ``output_dir`` (another spelling of the same folder);
+  ``dataloader_num_workers``, ``num_threads``, ``report_to``, ``disable_tqdm``, and what surrounds training:
+  ``hub``, ``notify``, ``description``, ``output_dir`` (another spelling of the same folder);
 * unsafe, refused: ``task``, ``seed``, the ``model`` section (the weights' shapes and meaning), the ``data``
   section (rows, splits, label names and their order: the ids the output layer learnt), the ``tokenizer`` section
   (the ids the embedding learnt), the batch size and gradient accumulation (which rows a resumed epoch skips),
@@ -52,6 +52,7 @@ SAFE_ON_RESUME = frozenset(
                 "mixed_precision",
                 "logging_steps",
                 "dataloader_num_workers",
+                "num_threads",
                 "torch_compile",
                 "report_to",
                 "disable_tqdm",

@@ -24,7 +24,13 @@ from hfnlp.recipe import Recipe
 from hfnlp.training.arguments import build_training_arguments
 from hfnlp.training.atomic import write_text
 from hfnlp.training.batching import LengthBucketingTrainer
-from hfnlp.training.engine import LearningRateOnResume, fit, save_final_model, write_metrics
+from hfnlp.training.engine import (
+    LearningRateOnResume,
+    configure_cpu_threads,
+    fit,
+    save_final_model,
+    write_metrics,
+)
 from hfnlp.training.guards import DivergenceGuard
 from hfnlp.training.reports import plot_training_curves
 from hfnlp.training.run_folder import CURVES, RunFolder
@@ -100,6 +106,7 @@ def run_task(task: TaskHooks, recipe: Recipe, options: RunOptions) -> dict[str, 
     started = time.time()
     run = RunFolder(recipe.output_dir)
     args = build_training_arguments(recipe, run.path)  # also sets up the processes of an `accelerate launch`
+    threads = configure_cpu_threads(recipe, args)  # before any work: data preparation computes with them too
     with ExitStack() as ownership:
         # Under `accelerate launch` the main process locks the folder, prepares it, reads the data, trains the
         # tokenizer and caches what the task caches; the others wait, then read what it wrote.
@@ -134,7 +141,7 @@ def run_task(task: TaskHooks, recipe: Recipe, options: RunOptions) -> dict[str, 
             write_text(run.card_examples_path, json.dumps(task.card_examples(run, data), ensure_ascii=False))
         # metrics.json before the model folder: the card written into it (options.finish_model_folder) reads it.
         summary = write_metrics(
-            run, trainer, evaluation.test_metrics, started, extra={**data.counts, **evaluation.summary}
+            run, trainer, evaluation.test_metrics, started, extra={**data.counts, **evaluation.summary}, threads=threads
         )
         save_final_model(
             trainer,
