@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import pytest
 import torch
+from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from hfnlp.models.fasttext import FastTextConfig, FastTextForSequenceClassification
-from hfnlp.models.fasttext.modeling_fasttext import hash_ngrams
-from tests.models.test_text_models import LEARNT_FROM, PAD, SMALL, WIDE_MLP, build, right_pad
+from hfnlp.models.fasttext.modeling_fasttext import hash_ngrams, subword_rows
+from tests.models.test_text_models import LEARNT_FROM, PAD, SMALL, VOCAB_SIZE, WIDE_MLP, build, right_pad
 
 
 def test_ngram_hash_is_pinned_order_sensitive_and_well_spread() -> None:
@@ -98,3 +100,48 @@ def test_tfidf_nb_weighs_features_by_naive_bayes_log_count_ratio() -> None:
     assert nb.idf[30] == 0  # never seen: no weight
     with pytest.raises(ValueError, match="pass labels"):
         nb.learn_from_training_data(texts)
+
+
+def test_subword_features_are_the_character_ngrams_of_each_word_with_boundary_marks() -> None:
+    # Pinned: changing the hash would silently scramble the subword rows of every saved model.
+    assert subword_rows("cat", [3], 1_000_003, 32) == [
+        zlib.crc32(gram.encode()) % 1_000_003 for gram in ("<ca", "cat", "at>")
+    ]
+    assert len(subword_rows("internationalisation", [3, 4, 5], 1000, 32)) == 32  # 20+19+18 kept to 32, 3-grams first
+    assert subword_rows("internationalisation", [3, 4, 5], 1000, 32)[:20] == subword_rows(
+        "internationalisation", [3], 1000, 32
+    )
+
+    vocabulary = [None, None] + [f"w{i}" for i in range(2, VOCAB_SIZE)]
+    vocabulary[5], vocabulary[9], vocabulary[3] = "play", "played", "zebra"
+    config = FastTextConfig(**SMALL, ngram_sizes=[], pooling="tfidf", subword_sizes=[3], subword_buckets=997)
+    model = FastTextForSequenceClassification(config).eval()
+    model.learn_from_training_data([[5, 3], [9, 3], [3]], vocabulary=vocabulary)
+    assert model.subword_table[0].eq(-1).all()  # a special token has no character n-grams
+    assert set(model.subword_table[5][:4].tolist()) == set(subword_rows("play", [3], 997, 32))
+    # "play" and "played" share "<pl", "pla", "lay": a text of "played" alone lights up rows "play" also uses.
+    rows, features, counts = model._bag_of_features(torch.tensor([[9]]), torch.tensor([[True]]))
+    shared = {row + model._subword_offset for row in subword_rows("play", [3], 997, 32)} & set(features.tolist())
+    assert len(shared) >= 3
+    # Unseen subword rows weigh nothing; a word never seen in training still gets the weight of its known n-grams.
+    unseen_word = model.idf[model._subword_offset + subword_rows("qqq", [3], 997, 32)[1]]
+    assert unseen_word == 0
+    with pytest.raises(ValueError, match="pass vocabulary"):
+        model.learn_from_training_data([[5, 3]])
+    with pytest.raises(StrictDataclassClassValidationError, match="pooling"):
+        FastTextConfig(**SMALL, subword_sizes=[3])  # mean pooling: the subwords would go unweighted
+
+
+def test_a_model_with_subword_features_round_trips(tmp_path) -> None:
+    vocabulary = [None, None] + [f"w{i}" for i in range(2, VOCAB_SIZE)]
+    model = FastTextForSequenceClassification(
+        FastTextConfig(**SMALL, **{**WIDE_MLP, "subword_sizes": [2, 3], "subword_buckets": 101})
+    )
+    model.learn_from_training_data(LEARNT_FROM, vocabulary=vocabulary)
+    model.eval()
+    model.save_pretrained(tmp_path)
+    again = FastTextForSequenceClassification.from_pretrained(tmp_path).eval()
+    input_ids = right_pad([[5, 9, 3, 12, 7], [4, 8]])
+    with torch.no_grad():
+        torch.testing.assert_close(again(input_ids).logits, model(input_ids).logits)
+    assert torch.equal(again.subword_table, model.subword_table)

@@ -44,6 +44,14 @@ class FastTextConfig(TextClassifierConfig):
             labels: features that tell the classes apart weigh more.
         bag_activation: ``"relu"`` adds a bias to the pooled bag and applies a ReLU before dropout, making the
             embedding tables a hidden layer of their own (the wide MLP); ``"none"`` keeps fastText's linear bag.
+        subword_sizes: Lengths of the character n-grams of each word token, taken with ``<`` and ``>`` around the
+            word (fastText's subword features, Bojanowski et al. 2017; scikit-learn's ``char_wb`` analyzer): they
+            share what the forms of a word share, and give rare and misspelt words features seen in training. Empty
+            for none. The table of each vocabulary entry's n-grams is learnt from the vocabulary
+            (``learn_from_training_data``) and saved with the weights.
+        subword_buckets: Number of rows of the character n-gram embedding matrix (hash buckets).
+        subwords_per_token: Character n-grams kept per vocabulary entry, the shorter first (a word of 8 letters has
+            21 n-grams of 3 to 5 characters).
         sparse_embeddings: Give the token and n-gram tables sparse gradients, so that an optimizer step updates
             only the rows the batch used (fastText's own way; hfnlp trains such models with ``LazyAdamW``). Much
             faster with large tables; not for multi-GPU training over NCCL, which cannot reduce sparse gradients.
@@ -57,17 +65,28 @@ class FastTextConfig(TextClassifierConfig):
     exact_ngrams: bool = False
     pooling: Literal["mean", "tfidf", "tfidf_nb"] = "mean"
     bag_activation: Literal["none", "relu"] = "none"
+    subword_sizes: list[int] | tuple[int, ...] = ()
+    subword_buckets: int = positive_int_field(default=200000)
+    subwords_per_token: int = positive_int_field(default=32)
     sparse_embeddings: bool = False
 
     def __post_init__(self, **kwargs) -> None:
         # a list, as it comes back from config.json, so that saved and loaded configs compare equal
         self.ngram_sizes = list(self.ngram_sizes)
+        self.subword_sizes = list(self.subword_sizes)
         super().__post_init__(**kwargs)
 
     def validate_ngram_sizes(self) -> None:
         """An n-gram is at least two tokens long (single tokens are always in the bag)."""
         if self.ngram_sizes and min(self.ngram_sizes) < 2:
             raise ValueError(f"each of ngram_sizes must be 2 or more, got {self.ngram_sizes}")
+
+    def validate_subwords(self) -> None:
+        """Character n-grams are at least one character long and are weighed by the TF-IDF poolings only."""
+        if self.subword_sizes and min(self.subword_sizes) < 1:
+            raise ValueError(f"each of subword_sizes must be 1 or more, got {self.subword_sizes}")
+        if self.subword_sizes and self.pooling == "mean":
+            raise ValueError('subword_sizes needs pooling "tfidf" or "tfidf_nb"')
 
 
 __all__ = ["FastTextConfig"]

@@ -7,6 +7,7 @@ so it imports only torch and transformers.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -19,6 +20,7 @@ from .modeling_text_classifier import TextClassifierPreTrainedModel
 _HASH_MASK = (1 << 31) - 1
 _HASH_MULTIPLIER = 0x5BD1E995  # MurmurHash2's multiplier
 _NO_NGRAM = 1 << 62  # an n-gram row not taken: larger than every 31-bit hash, so it sorts last and matches none
+_NO_SUBWORD = -1  # an unused slot of a vocabulary entry's character n-grams
 
 
 def _mix(state: torch.Tensor) -> torch.Tensor:
@@ -46,6 +48,14 @@ def hash_ngrams(input_ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
     return ngram_hashes(input_ids, n) % buckets
 
 
+def subword_rows(token: str, sizes: Sequence[int], buckets: int, limit: int) -> list[int]:
+    """Bucket ids of the character n-grams of ``token`` written ``<token>`` (fastText's boundary marks), of each
+    length in ``sizes``, shorter n-grams first, ``limit`` at most; CRC-32 hashes, the same on every platform."""
+    marked = f"<{token}>"
+    grams = [marked[i : i + n] for n in sorted(sizes) for i in range(len(marked) - n + 1)]
+    return [zlib.crc32(gram.encode("utf-8")) % buckets for gram in grams[:limit]]
+
+
 class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
     """FastText-style classifier; padding (``attention_mask == 0``) never enters the average, and an n-gram counts
     only if all its tokens are real."""
@@ -58,6 +68,12 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
         self.ngram_embedding = (
             nn.Embedding(config.ngram_buckets, dim, sparse=config.sparse_embeddings) if config.ngram_sizes else None
         )
+        self.subword_embedding = (
+            nn.Embedding(config.subword_buckets, dim, sparse=config.sparse_embeddings) if config.subword_sizes else None
+        )
+        # Where each kind of feature starts in the feature ids of the TF-IDF bag: tokens, n-grams, subwords.
+        self._subword_offset = config.vocab_size + (config.ngram_buckets if config.ngram_sizes else 0)
+        self._feature_count = self._subword_offset + (config.subword_buckets if config.subword_sizes else 0)
         self.bag_bias = nn.Parameter(torch.zeros(dim)) if config.bag_activation == "relu" else None
         self.dropout = nn.Dropout(config.dropout)
         self.hidden = nn.Linear(dim, config.hidden_size) if config.hidden_size else None
@@ -67,8 +83,12 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
         if config.pooling != "mean":
             # Inverse document frequency of every token id, then of every n-gram row (times the NB weight with
             # "tfidf_nb").
-            features = config.vocab_size + (config.ngram_buckets if config.ngram_sizes else 0)
-            self.register_buffer("idf", torch.ones(features))
+            self.register_buffer("idf", torch.ones(self._feature_count))
+        if config.subword_sizes:
+            # The character n-gram rows of every vocabulary entry (learnt from the vocabulary), _NO_SUBWORD-padded.
+            self.register_buffer(
+                "subword_table", torch.full((config.vocab_size, config.subwords_per_token), _NO_SUBWORD)
+            )
         if config.exact_ngrams and config.ngram_sizes:
             # The hashes of the training split's n-grams, sorted: the n-gram in row i hashes to ngram_keys[i].
             self.register_buffer("ngram_keys", torch.full((config.ngram_buckets,), _NO_NGRAM))
@@ -110,17 +130,21 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
         pooled = torch.zeros(input_ids.shape[0], self.config.embedding_dim, dtype=dtype, device=weights.device)
         tokens = features < self.config.vocab_size
         pooled = pooled.index_add(0, rows[tokens], self.embedding(features[tokens]) * weights[tokens, None])
-        if self.ngram_embedding is not None:
-            ngrams = ~tokens
-            vectors = self.ngram_embedding(features[ngrams] - self.config.vocab_size)
-            pooled = pooled.index_add(0, rows[ngrams], vectors * weights[ngrams, None])
+        subwords = features >= self._subword_offset
+        for table, kind, offset in (
+            (self.ngram_embedding, ~tokens & ~subwords, self.config.vocab_size),
+            (self.subword_embedding, subwords, self._subword_offset),
+        ):
+            if table is not None:
+                pooled = pooled.index_add(0, rows[kind], table(features[kind] - offset) * weights[kind, None])
         return pooled
 
     def _bag_of_features(
         self, input_ids: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Every distinct token and n-gram of each text as ``(row, feature, count)``: features below ``vocab_size``
-        are token ids, the others n-gram buckets offset by ``vocab_size``."""
+        """Every distinct token, n-gram and character n-gram of each text as ``(row, feature, count)``: features
+        below ``vocab_size`` are token ids, then come n-gram buckets offset by ``vocab_size``, then character n-gram
+        buckets offset by ``_subword_offset``."""
         vocab_size = self.config.vocab_size
         features, valid = [input_ids.long()], [mask]
         for n in self.config.ngram_sizes:
@@ -128,8 +152,12 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
                 ngram_ids, known = self._ngram_rows(input_ids, n)
                 features.append(ngram_ids + vocab_size)
                 valid.append(mask.unfold(1, n, 1).all(dim=-1) & known)
+        if self.subword_embedding is not None:
+            table = self.subword_table[input_ids.long()]  # (batch, time, subwords_per_token)
+            features.append((table.clamp(min=0) + self._subword_offset).flatten(1))
+            valid.append((mask.unsqueeze(-1) & (table != _NO_SUBWORD)).flatten(1))
         features, valid = torch.cat(features, dim=1), torch.cat(valid, dim=1)
-        width = vocab_size + self.config.ngram_buckets
+        width = self._feature_count
         rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(features)
         keys, counts = torch.unique((rows * width + features)[valid], return_counts=True)
         return keys // width, keys % width, counts
@@ -146,10 +174,17 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
 
     @torch.no_grad()
     def learn_from_training_data(
-        self, input_ids: Sequence[Sequence[int]], labels: Sequence[int] | None = None, batch_size: int = 1024
+        self,
+        input_ids: Sequence[Sequence[int]],
+        labels: Sequence[int] | None = None,
+        batch_size: int = 1024,
+        vocabulary: Sequence[str | None] | None = None,
     ) -> None:
-        """Learn what ``exact_ngrams`` and the TF-IDF poolings take from the training texts' token ids (unpadded)
-        and, for ``pooling="tfidf_nb"``, their class ids ``labels``.
+        """Learn what ``exact_ngrams``, ``subword_sizes`` and the TF-IDF poolings take from the training texts'
+        token ids (unpadded), for ``pooling="tfidf_nb"`` their class ids ``labels``, and for ``subword_sizes`` the
+        ``vocabulary``: the text of each token id, None for a special token (which has no character n-grams).
+
+        ``subword_sizes``: each vocabulary entry's character n-gram rows (:func:`subword_rows`).
 
         ``exact_ngrams``: a row for each n-gram, the ``ngram_buckets`` found in most texts if there are more.
         ``tfidf``: inverse document frequencies ``ln((1 + n) / (1 + df)) + 1`` for what occurs in df of the n texts
@@ -173,6 +208,8 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
             kept = found[order[: self.config.ngram_buckets]].sort().values
             self.ngram_keys.fill_(_NO_NGRAM)
             self.ngram_keys[: len(kept)] = kept.to(self.ngram_keys.device)
+        if self.config.subword_sizes:
+            self._learn_subwords(vocabulary)
         if self.config.pooling == "mean":
             return
         if self.config.pooling == "tfidf_nb" and labels is None:
@@ -200,6 +237,17 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
             idf = idf * ratio.log().abs().amax(dim=0)
         self.idf.copy_(torch.where(document_frequency > 0, idf, torch.zeros_like(idf)))
 
+    def _learn_subwords(self, vocabulary: Sequence[str | None] | None) -> None:
+        config = self.config
+        if vocabulary is None or len(vocabulary) != config.vocab_size:
+            raise ValueError(f"subword_sizes needs the text of the {config.vocab_size} token ids: pass vocabulary")
+        width = config.subwords_per_token
+        table = []
+        for token in vocabulary:
+            rows = subword_rows(token, config.subword_sizes, config.subword_buckets, width) if token else []
+            table.append(rows + [_NO_SUBWORD] * (width - len(rows)))
+        self.subword_table.copy_(torch.tensor(table, dtype=torch.long))
+
     def _batches(
         self, input_ids: Sequence[Sequence[int]], batch_size: int
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -210,4 +258,4 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
             yield batch, torch.arange(batch.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
 
 
-__all__ = ["FastTextForSequenceClassification", "hash_ngrams", "ngram_hashes"]
+__all__ = ["FastTextForSequenceClassification", "hash_ngrams", "ngram_hashes", "subword_rows"]
