@@ -65,6 +65,7 @@ def test_short_chinese_reviews_give_a_char_level_recipe(tmp_path):
     assert draft.recipe["data"]["validation_ratio"] == draft.recipe["data"]["test_ratio"] == 0.15  # 0.1 × ~200 < 25
     assert "p95 of train lengths in chars is" in draft.why["tokenizer.max_length"]
     assert not [w for w in draft.warnings if "truncates" in w]
+    assert "subword_sizes" not in model  # a CJK character is its own subword
 
 
 def test_english_reviews_give_a_word_level_recipe_with_bigrams_and_trigrams(tmp_path):
@@ -75,6 +76,8 @@ def test_english_reviews_give_a_word_level_recipe_with_bigrams_and_trigrams(tmp_
     )  # every generated word, nothing else
     assert draft.recipe["tokenizer"]["level"] == "word"
     assert draft.recipe["model"]["ngram_sizes"] == [2, 3]  # they fit the table cap
+    # words and their character 3-5-grams in one bag; a table of about 4 rows per word, in steps of 10,000
+    assert draft.recipe["model"]["subword_sizes"] == [3, 4, 5] and draft.recipe["model"]["subword_buckets"] == 10_000
     assert draft.recipe["tokenizer"]["vocab_size"] == profile.tokens_seen_at_least(2) + 2
     assert draft.recipe["training"]["per_device_train_batch_size"] == 16  # 480 rows: never 500 updates an epoch
     assert draft.recipe["training"]["metric_for_best_model"] == "accuracy"  # balanced
@@ -113,14 +116,15 @@ def test_ngram_counts_and_duplicates_and_leakage(tmp_path):
 
 
 def test_long_texts_are_capped_and_the_truncation_is_warned(tmp_path):
-    rows = topic_rows(60, classes=2, words=(600, 900))
+    rows = topic_rows(60, classes=2, words=(1100, 1500))
     profile, draft = draft_for(tmp_path, rows)
-    assert profile.token_lengths.p95 > 512
-    assert draft.recipe["tokenizer"]["max_length"] == 512
-    assert "capped at 512" in draft.why["tokenizer.max_length"]
+    assert profile.token_lengths.p95 > 1024
+    assert draft.recipe["tokenizer"]["max_length"] == 1024
+    assert "subword_sizes" not in draft.recipe["model"]  # long texts: the words carry the evidence
+    assert "capped at 1024" in draft.why["tokenizer.max_length"]
     (warning,) = [w for w in draft.warnings if "truncates" in w]
     covering = -(-profile.token_lengths.p95 // 16) * 16
-    assert f"truncates {profile.share_longer_than(512):.1%}" in warning and f"{covering} would cover 95%" in warning
+    assert f"truncates {profile.share_longer_than(1024):.1%}" in warning and f"{covering} would cover 95%" in warning
 
 
 def test_twenty_imbalanced_classes_choose_macro_f1_and_larger_held_out_splits(tmp_path):

@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hfnlp.cli import main
 from tests.commands.conftest import assert_one_line_error
 from tests.conftest import make_sentiment_rows, one_torch_thread, write_csv
+from tests.models.test_text_models import load_with_remote_code
 
 TINY = ["--set", "training.num_train_epochs=1", "--set", "training.report_to=[]", "--set", "training.disable_tqdm=true"]
 
@@ -82,6 +85,20 @@ def test_train_data_chooses_a_model_that_a_pipeline_loads(capsys, tmp_path, data
     assert {prediction["label"] for prediction in predictions} <= {"negative", "positive"}
     ensemble = pipeline("text-classification", model=str(out / "candidates" / "ensemble" / "model"))
     assert len(ensemble(["the food was great and fresh"])) == 1
+
+    # The chosen model and the ensemble, loaded in a fresh process without hfnlp (remote code), give the same logits.
+    folders = [out / "model", out / "candidates" / "ensemble" / "model"]
+    tokenizer = AutoTokenizer.from_pretrained(folders[0])
+    batch = tokenizer(["the food was great and fresh", "awful cold food, very late"], padding=True)
+    torch.save(torch.tensor(batch["input_ids"]), tmp_path / "input_ids.pt")
+    expected = {}
+    for folder in folders:
+        model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+        with torch.no_grad():
+            expected[folder] = model(torch.tensor(batch["input_ids"])).logits
+    load_with_remote_code(tmp_path, folders)
+    for folder, logits in expected.items():
+        torch.testing.assert_close(torch.load(folder / "remote_logits.pt"), logits)
 
     # A rerun refuses to overwrite; with --resume, finished candidates are kept, not trained again.
     chosen_metrics = out / "candidates" / record["chosen"] / "metrics.json"

@@ -4,6 +4,7 @@ tests take a second each (``tests/commands/test_train_data.py`` trains for real)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ import hfnlp.profile
 from hfnlp.errors import DataError
 from hfnlp.ops import auto
 from hfnlp.ops.auto import AutoOptions, run_auto
+from hfnlp.ops.auto_candidates import Candidate, record_trained
 from hfnlp.ops.selection import choose_candidate, validation_score
 from hfnlp.ops.session import TrainOptions
 from tests.conftest import make_sentiment_rows, write_csv
@@ -244,3 +246,20 @@ def test_mistakes_are_refused_before_any_training(tmp_path, data_csv, two_candid
     with pytest.raises(HfnlpError, match=message.replace(".", r"\.")):
         run_auto(AutoOptions(str(data_csv), output_dir=str(tmp_path / "auto"), **options))
     assert calls == [] and not (tmp_path / "auto").exists()
+
+
+def test_a_tie_with_the_ensemble_goes_to_the_ensemble(tmp_path, data_csv, two_candidates, fake_train, monkeypatch):
+    fake_train(
+        a=dict(validation=0.8, test=0.8), b=dict(validation=0.7, test=0.7), ensemble=dict(validation=0.8, test=0.9)
+    )
+
+    def ensemble(candidates: list[Candidate], output_dir: Path, options: AutoOptions) -> Candidate:
+        recipe = copy.deepcopy(candidates[0].recipe)
+        recipe.output_dir = str(output_dir / "candidates" / "ensemble")
+        candidate = Candidate("ensemble", recipe, Path(recipe.output_dir), "")
+        record_trained(candidate, auto.train(recipe, options.train), "accuracy")
+        return candidate
+
+    monkeypatch.setattr(auto, "_ensemble", ensemble)
+    run_auto(AutoOptions(str(data_csv), output_dir=str(tmp_path / "auto")))
+    assert read(tmp_path / "auto" / "candidates.json")["chosen"] == "ensemble"  # as a tie between subsets: the larger

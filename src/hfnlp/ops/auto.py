@@ -116,7 +116,10 @@ def run_auto(options: AutoOptions) -> dict[str, Any]:
         if ensemble is not None:
             candidates.append(ensemble)
             write_candidates(output_dir, candidates, None)
-        trained = {c.name: c.run_dir for c in candidates if c.status == "trained"}
+        # The ensemble first: a tie goes to it, as a tie between member subsets goes to the larger one (averaging
+        # more members lowers variance at the same validation score).
+        ordered = sorted(candidates, key=lambda c: c.name != ENSEMBLE)
+        trained = {c.name: c.run_dir for c in ordered if c.status == "trained"}
         chosen = choose_candidate(trained, _choice_metric(candidates))
         winner = _winner(candidates, chosen)
         write_candidates(output_dir, candidates, winner)

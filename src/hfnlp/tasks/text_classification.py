@@ -109,7 +109,13 @@ class TextClassification(ClassificationTask):
             logger.warning(warning)
         if hasattr(model, "learn_from_training_data"):  # e.g. fastText's n-gram vocabulary and TF-IDF weights
             train = encoded["train"]
-            model.learn_from_training_data(list(train["input_ids"]), labels=list(train["label"]))
+            special = set(processor.all_special_ids)
+            tokens = processor.convert_ids_to_tokens(list(range(len(processor))))
+            model.learn_from_training_data(
+                list(train["input_ids"]),
+                labels=list(train["label"]),
+                vocabulary=[None if i in special else token for i, token in enumerate(tokens)],
+            )
         return FitPlan(
             splits=encoded,
             data_collator=DataCollatorWithPadding(processor),
