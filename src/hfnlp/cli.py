@@ -13,11 +13,7 @@ import traceback
 
 import hfnlp.commands
 from hfnlp.errors import HfnlpError
-from hfnlp.training.threads import set_passive_wait_policy
-
-# Before any command imports torch: OpenMP reads the variable once, when torch loads it (none of the imports above
-# loads torch; tests/training/test_threads.py checks that).
-set_passive_wait_policy()
+from hfnlp.training.threads import choose_wait_policy
 
 logger = logging.getLogger(__name__)
 EXIT_STATUS = (
@@ -42,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a sub-command and return its exit status (:data:`EXIT_STATUS`)."""
+    # Before the commands' modules import torch: OpenMP reads its wait policy once, when torch loads it (the imports
+    # above do not load torch; tests/training/test_threads.py checks that).
+    choose_wait_policy()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

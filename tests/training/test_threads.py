@@ -99,11 +99,33 @@ def test_busy_cpus_of_this_machine_is_within_its_cpus():
 
 
 @pytest.mark.parametrize(
-    ("usable", "busy", "chosen"),
-    [(2, 0, 2), (2, 1, 1), (2, 2.5, 1), (16, 3.4, 13), (16, 3.6, 12), (1.5, 0, 1), (0.5, 0, 1), (8, 0.49, 8)],
+    ("busy", "usable", "machine", "policy"),
+    [
+        (0.04, 2.0, 2, None),  # idle: spinning threads are fastest
+        (1.2, 2.0, 2, "PASSIVE"),  # one other job on a 2-core machine
+        (40.0, 2.0, 64, None),  # a 2-CPU quota on a busy 64-CPU host: the host's load runs on its other CPUs
+        (62.5, 2.0, 64, "PASSIVE"),
+    ],
 )
-def test_choose_threads(usable, busy, chosen):
-    assert threads.choose_threads(usable, busy) == chosen
+def test_threads_wait_passively_when_other_processes_keep_a_cpu_busy(monkeypatch, busy, usable, machine, policy):
+    environment: dict[str, str] = {}
+    monkeypatch.setattr(os, "environ", environment)
+    monkeypatch.delitem(sys.modules, "torch")  # as at the command line's start, before any command loads it
+    monkeypatch.setattr(threads, "busy_cpus", lambda: busy)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: usable)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: machine)
+    monkeypatch.setattr(threads, "_busy_at_start", [])
+    assert threads.choose_wait_policy() == policy
+    assert environment.get("OMP_WAIT_POLICY") == policy
+    assert threads._busy_at_start == [threads.competing_cpus(busy, usable)]
+
+
+def test_a_given_wait_policy_or_a_loaded_torch_is_left_alone(monkeypatch):
+    monkeypatch.setattr(threads, "busy_cpus", not_measured)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert threads.choose_wait_policy() == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert threads.choose_wait_policy() is None  # torch is loaded in this process: too late to matter
 
 
 def not_measured() -> float:
@@ -129,41 +151,31 @@ def test_omp_num_threads_is_respected(monkeypatch, torch_threads):
     assert (record["num_threads"], record["source"]) == (3, "OMP_NUM_THREADS")
 
 
-@pytest.mark.parametrize(
-    ("usable", "busy", "machine", "chosen"),
-    [
-        (2.0, 1.2, 2, 1),  # one other job on a 2-core machine
-        (2.0, 0.1, 2, 2),
-        (2.0, 40.0, 64, 2),  # a 2-CPU quota on a busy 64-CPU host: the host's load runs on its other CPUs
-        (2.0, 63.5, 64, 1),
-    ],
-)
-def test_without_a_setting_the_threads_are_measured(monkeypatch, caplog, torch_threads, usable, busy, machine, chosen):
+@pytest.mark.parametrize(("usable", "chosen"), [(2.0, 2), (1.5, 1), (0.5, 1), (16.0, 16)])
+def test_without_a_setting_every_usable_cpu_gets_a_thread(monkeypatch, caplog, torch_threads, usable, chosen):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     monkeypatch.setattr(threads, "usable_cpus", lambda: usable)
-    monkeypatch.setattr(threads, "busy_cpus", lambda: busy)
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: machine)
+    monkeypatch.setattr(threads, "busy_cpus", not_measured)
+    monkeypatch.setattr(threads, "_busy_at_start", [1.2])  # as the command line measured it
     caplog.set_level(logging.INFO, logger=threads.__name__)
     record = threads.configure_threads(None)
     assert record == {
         "num_threads": chosen,
-        "source": "measured",
+        "source": "usable CPUs",
         "usable_cpus": usable,
-        "busy_cpus": busy,
+        "busy_cpus": 1.2,
         "omp_wait_policy": "PASSIVE",
     }
     assert torch.get_num_threads() == chosen
     (line,) = [r.getMessage() for r in caplog.records if r.name == threads.__name__]
-    assert line.startswith(f"torch threads: {chosen} (from measured;") and "OMP_WAIT_POLICY=PASSIVE" in line
+    assert line.startswith(f"torch threads: {chosen} (from usable CPUs;") and "OMP_WAIT_POLICY=PASSIVE" in line
 
 
 def test_an_omp_num_threads_that_is_no_number_is_ignored(monkeypatch, caplog, torch_threads):
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     monkeypatch.setattr(threads, "usable_cpus", lambda: 2.0)
-    monkeypatch.setattr(threads, "busy_cpus", lambda: 0.0)
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
-    assert threads.configure_threads(None)["source"] == "measured"
+    assert threads.configure_threads(None)["source"] == "usable CPUs"
     assert "OMP_NUM_THREADS='lots' is not a number of threads" in caplog.text
 
 
@@ -199,11 +211,20 @@ def test_a_cpu_run_records_its_threads_in_the_environment(monkeypatch, torch_thr
     assert rows["CPU threads"].startswith("2 (from recipe; ") and "OMP_WAIT_POLICY=PASSIVE" in rows["CPU threads"]
 
 
-@pytest.mark.parametrize(("given", "seen"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_the_command_line_sets_a_passive_wait_policy_before_torch_loads(given, seen):
+def test_the_command_line_chooses_the_wait_policy_before_torch_loads():
+    # Importing the command line loads no torch; its main() chooses the policy first (a busy machine is simulated by
+    # a busy_cpus that reports one CPU busy), and the commands load torch after.
+    code = (
+        "import os, sys, hfnlp.cli as cli, hfnlp.training.threads as t; assert 'torch' not in sys.modules; "
+        "t.busy_cpus = lambda: 1.0 + (os.cpu_count() or 1) - t.usable_cpus(); cli.main(['recipe', '--help'])"
+    )
     env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
-    if given:
-        env["OMP_WAIT_POLICY"] = given
-    code = "import hfnlp.cli, os, sys; print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert result.stdout.split() == [seen, "False"]
+    check = "; import torch; print(os.environ.get('OMP_WAIT_POLICY'))"
+    result = subprocess.run(
+        [sys.executable, "-c", f"try:\n    {code}\nexcept SystemExit:\n    pass\nimport os{check}"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "PASSIVE"

@@ -5,7 +5,14 @@ other jobs keep some of those cores busy, the threads spin on cores they do not 
 2-thread process, 60 training steps took 34.5 s with PyTorch's default threads, 12.5 s with 1 thread and 13.8 s with
 2 threads that wait passively; with several competing jobs the default was 150× slower.
 
-Nothing here imports torch at module level: :func:`set_passive_wait_policy` must run before torch is imported.
+Measured with ``scripts/bench_threads.py`` (quickstart BiLSTM steps, 2 cores; docs/benchmarks.md): idle, spinning
+threads are fastest (2 threads 0.084 s/step, passive 0.114); with one or two other 2-thread jobs, 2 passive threads
+are within 1.17× of the best setting while 2 spinning ones are 3-4× slower. So the command line measures the load
+before torch loads and makes threads wait passively only when other processes keep a CPU busy
+(:func:`choose_wait_policy`); torch then computes with every usable CPU (:func:`configure_threads`). A load that starts
+after the run began is not seen: set ``OMP_WAIT_POLICY=PASSIVE`` for a machine that is always shared.
+
+Nothing here imports torch at module level: :func:`choose_wait_policy` must run before torch is imported.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,15 +29,34 @@ logger = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_STAT = Path("/proc/stat")
+# Other processes' CPU use (in CPUs) from which threads wait passively: one competing thread already makes spinning
+# threads 3× slower on 2 cores, and an idle machine measures well below this (0.04).
+BUSY_FOR_PASSIVE = 0.5
+_busy_at_start: list[float] = []  # what choose_wait_policy measured, for configure_threads' record
 
 
-def set_passive_wait_policy() -> None:
-    """Make OpenMP threads sleep rather than spin while they wait, unless ``OMP_WAIT_POLICY`` is set already.
+def choose_wait_policy() -> str | None:
+    """Make OpenMP threads sleep rather than spin while they wait if other processes keep BUSY_FOR_PASSIVE CPUs or
+    more busy (of those this process may use), unless ``OMP_WAIT_POLICY`` is set already; return the policy.
 
     The OpenMP runtime reads the variable once, when it is loaded, that is when torch is imported: this has an
-    effect only if it runs before anything in the process imports torch (the command line calls it first).
+    effect only if it runs before anything in the process imports torch (the command line calls it first), and it
+    does nothing once torch is loaded. Measuring takes a quarter of a second.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
+        return os.environ.get("OMP_WAIT_POLICY")
+    busy = competing_cpus(busy_cpus(), usable_cpus())
+    _busy_at_start[:] = [busy]
+    if busy >= BUSY_FOR_PASSIVE:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return os.environ.get("OMP_WAIT_POLICY")
+
+
+def competing_cpus(busy: float, usable: float) -> float:
+    """The part of the machine's ``busy`` CPUs that competes with this process's ``usable`` ones: /proc/stat counts
+    the whole machine, and load beyond the CPUs this process may use runs elsewhere (a container with a 2-CPU quota
+    on a busy 64-CPU host is not short of CPUs)."""
+    return round(max(0.0, busy - max(0.0, (os.cpu_count() or 1) - usable)), 2)
 
 
 def usable_cpus(cgroup_root: Path | str = CGROUP_ROOT) -> float:
@@ -103,25 +130,19 @@ def _cpu_jiffies(path: Path) -> tuple[int, int, int]:
     return sum(jiffies) - idle, sum(jiffies), cpus
 
 
-def choose_threads(usable: float, busy: float) -> int:
-    """Threads for ``usable`` CPUs of which others keep ``busy`` busy: the free CPUs rounded to the nearest integer,
-    at least 1 and at most ``floor(usable)``."""
-    return max(1, min(math.floor(usable), math.floor(usable - busy + 0.5)))
-
-
 def configure_threads(requested: int | None) -> dict[str, Any]:
     """Set torch's intra-op threads and return how they were chosen.
 
     ``requested`` (the recipe's ``training.num_threads``) wins; else ``OMP_NUM_THREADS``, the user's setting for the
-    process, is kept; else the threads are measured: :func:`choose_threads` of :func:`usable_cpus` and the busy CPUs
-    that compete with them (:func:`busy_cpus`). The record, logged in one line, is ``{"num_threads", "source"
-    ("recipe", "OMP_NUM_THREADS" or "measured"), "usable_cpus", "busy_cpus" (None unless measured),
-    "omp_wait_policy"}``.
+    process, is kept; else one thread per usable CPU (:func:`usable_cpus`, at least 1): on a busy machine the wait
+    policy, not fewer threads, is what keeps them from collapsing (see the module's measurements). The record,
+    logged in one line, is ``{"num_threads", "source" ("recipe", "OMP_NUM_THREADS" or "usable CPUs"),
+    "usable_cpus", "busy_cpus" (as :func:`choose_wait_policy` measured them, None if it did not), "omp_wait_policy"}``.
     """
-    import torch  # here: importing this module must not load torch (see set_passive_wait_policy)
+    import torch  # here: importing this module must not load torch (see choose_wait_policy)
 
     usable = usable_cpus()
-    busy = None  # measured only when it decides: measuring takes a quarter of a second
+    busy = _busy_at_start[0] if _busy_at_start else None
     from_environment = _omp_num_threads()
     if requested is not None:
         threads, source = requested, "recipe"
@@ -135,11 +156,7 @@ def configure_threads(requested: int | None) -> dict[str, Any]:
         # Set again although torch read it at start-up: an earlier run in this process may have changed the threads.
         threads, source = from_environment, "OMP_NUM_THREADS"
     else:
-        busy = round(busy_cpus(), 2)
-        # /proc/stat counts the whole machine. Load beyond the CPUs this process may use runs elsewhere (a container
-        # with a 2-CPU quota on a busy 64-CPU host is not short of CPUs): only the rest competes with our threads.
-        elsewhere = max(0.0, (os.cpu_count() or 1) - usable)
-        threads, source = choose_threads(usable, max(0.0, busy - elsewhere)), "measured"
+        threads, source = max(1, math.floor(usable)), "usable CPUs"
     torch.set_num_threads(threads)
     record = {
         "num_threads": threads,
