@@ -18,7 +18,7 @@ from transformers import AutoConfig, PreTrainedModel
 from hfnlp.errors import HfnlpError
 from hfnlp.hub.model_card import CardSource, write_model_card
 from hfnlp.hub.push import push_model_folder
-from hfnlp.models import family_for
+from hfnlp.models import FAMILIES, family_for
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import get_task, load_recipe
 from hfnlp.training.atomic import atomic_path
@@ -117,9 +117,11 @@ def export_model_folder(
 
 
 def save_like_task(recipe: Recipe, run: RunFolder, model: PreTrainedModel, folder: Path) -> None:
-    """Save ``model`` with the run's processors into ``folder`` as the recipe's task saves its final model."""
+    """Save ``model`` with the run's processors into ``folder`` as the recipe's task saves its final model (in the
+    storage the recipe asks of it, e.g. fastText's int8 tables: ``model`` is converted in place)."""
     task = get_task(recipe.task)
     folder.mkdir(parents=True, exist_ok=True)
+    FAMILIES[recipe.model["type"]].convert_for_folder(model, recipe.model)
     model.save_pretrained(folder)
     task.complete_model_folder(model, task.load_processor(recipe, run), folder)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import transformers
 from torch import nn
@@ -30,12 +31,18 @@ class ModelFamily:
     ``builder`` makes a new model from a config where the main class alone does not (e.g. pretrained backbone
     weights the config names); ``onnx_module`` turns a model into the ``(input_ids, attention_mask) -> logits``
     module that ONNX export traces, raising :class:`~hfnlp.errors.HfnlpError` for a configuration it cannot export.
+
+    ``storage_fields`` are config fields that say how the final model folder stores the trained weights, not how the
+    model trains (fastText's ``table_storage``), each with the function that converts a trained model in place to a
+    value of the field: a run trains the model its recipe describes without them (:meth:`training_parameters`) and
+    converts it as the recipe asks just before its final folder is written (:meth:`convert_for_folder`).
     """
 
     name: str
     auto_classes: dict[str, type[PreTrainedModel]] = field(default_factory=dict)
     builder: Callable[[PretrainedConfig], PreTrainedModel] | None = None
     onnx_module: Callable[[PreTrainedModel], nn.Module] | None = None
+    storage_fields: Mapping[str, Callable[[PreTrainedModel, Any], object]] = field(default_factory=dict)
 
     @property
     def model_class(self) -> type[PreTrainedModel]:
@@ -50,6 +57,18 @@ class ModelFamily:
     def build_model(self, config: PretrainedConfig) -> PreTrainedModel:
         """A new model exactly as ``config`` describes it, initialisation and pretrained weights included."""
         return self.builder(config) if self.builder is not None else self.model_class(config)
+
+    def training_parameters(self, section: Mapping[str, Any]) -> dict[str, Any]:
+        """The config parameters of the model a run trains, from a recipe's ``model`` section: every key but
+        ``type`` and the storage fields."""
+        return {key: value for key, value in section.items() if key != "type" and key not in self.storage_fields}
+
+    def convert_for_folder(self, model: PreTrainedModel, section: Mapping[str, Any]) -> None:
+        """Convert the trained ``model`` in place to the storage a recipe's ``model`` section asks of its final
+        model folder (nothing to do when it sets no storage field)."""
+        for key, convert in self.storage_fields.items():
+            if key in section:
+                convert(model, section[key])
 
     def exportable(self, model: PreTrainedModel) -> nn.Module:
         """``model`` as a module that ``torch.onnx.export`` traces; :class:`HfnlpError` if it cannot be exported."""

@@ -33,7 +33,7 @@ from hfnlp.recipe import Recipe
 from hfnlp.tasks import get_task, load_recipe
 from hfnlp.tasks.text_classification import encode_splits
 from hfnlp.training.atomic import atomic_path, write_text
-from hfnlp.training.engine import environment_summary, peak_memory_mb
+from hfnlp.training.engine import environment_summary, peak_memory_mb, record_folder_sizes
 from hfnlp.training.reports import classification_metrics
 from hfnlp.training.run import Evaluation
 from hfnlp.training.run_folder import RECIPE, RunFolder
@@ -102,7 +102,7 @@ def build_ensemble(
         task.complete_model_folder(ensemble, tokenizer, folder)
         shutil.copy(run.recipe_path, folder / RECIPE)
         write_model_card(CardSource(run.path, folder, location=run.model_dir))
-    return summary
+    return record_folder_sizes(run, summary)
 
 
 def choose_weights(

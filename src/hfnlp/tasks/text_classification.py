@@ -228,8 +228,8 @@ def build_text_model(recipe: Recipe, tokenizer: PreTrainedTokenizerBase, label_n
 
     Pretrained vectors named by ``tokenizer.pretrained_vectors`` are copied into the embedding.
     """
-    params = {key: value for key, value in recipe.model.items() if key != "type"}
     family = FAMILIES[recipe.model["type"]]
+    params = family.training_parameters(recipe.model)  # the final folder's storage is applied when it is written
     vectors = None
     if recipe.tokenizer.pretrained_vectors:
         vectors, coverage = load_pretrained_vectors(

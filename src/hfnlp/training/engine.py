@@ -204,9 +204,9 @@ def write_metrics(
     extra: dict[str, Any],
     threads: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``metrics.json`` once: test metrics, best validation score, epochs, throughput, wall time, environment
+    """Write ``metrics.json``: test metrics, best validation score, epochs, throughput, wall time, environment
     (with ``threads``, see :func:`environment_summary`), and the task's ``extra`` entries (skipped rows, validation
-    scores, ...)."""
+    scores, ...); :func:`record_folder_sizes` adds the sizes once the final model folder is written."""
     state = trainer.state
     train_log = next((entry for entry in reversed(state.log_history) if "train_runtime" in entry), {})
     summary = {
@@ -226,6 +226,20 @@ def write_metrics(
     if trainer.is_world_process_zero():
         write_text(run.metrics_path, json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
+
+
+def record_folder_sizes(run: RunFolder, summary: dict[str, Any]) -> dict[str, Any]:
+    """Add ``model_folder_mb`` and ``run_folder_mb`` (the sizes of their files in MiB, to 0.1) to ``summary`` and
+    rewrite ``metrics.json`` with it: called once the final model folder is in place, after the last checkpoint."""
+    summary.update(model_folder_mb=folder_mb(run.model_dir), run_folder_mb=folder_mb(run.path))
+    write_text(run.metrics_path, json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
+
+
+def folder_mb(path: Path) -> float:
+    """The sizes of the files under ``path`` (links not followed), in MiB rounded to 0.1."""
+    total = sum(item.lstat().st_size for item in path.rglob("*") if item.is_file() and not item.is_symlink())
+    return round(total / 2**20, 1)
 
 
 def _seconds_per_epoch(trainer: Trainer) -> float | None:

@@ -8,9 +8,10 @@ really applies from the resumed step on:
   resumed optimizer and schedule by :class:`hfnlp.training.engine.LearningRateOnResume`), ``warmup_steps``,
   ``max_grad_norm`` and ``label_smoothing_factor`` (read at every step), the evaluation, checkpoint, logging and
   early-stopping policy, ``per_device_eval_batch_size``, ``mixed_precision``, ``torch_compile``,
-  ``dataloader_num_workers``, ``num_threads``, ``report_to``, ``disable_tqdm``, and what surrounds training:
+  ``dataloader_num_workers``, ``num_threads``, ``report_to``, ``disable_tqdm``, how the final model folder stores
+  the weights (``model.table_storage``: the run trains float32 tables either way), and what surrounds training:
   ``hub``, ``notify``, ``description``, ``output_dir`` (another spelling of the same folder);
-* unsafe, refused: ``task``, ``seed``, the ``model`` section (the weights' shapes and meaning), the ``data``
+* unsafe, refused: ``task``, ``seed``, the rest of the ``model`` section (the weights' shapes and meaning), the ``data``
   section (rows, splits, label names and their order: the ids the output layer learnt), the ``tokenizer`` section
   (the ids the embedding learnt), the batch size and gradient accumulation (which rows a resumed epoch skips),
   ``group_by_length`` (the batch order), ``optim``, ``weight_decay`` and ``lr_scheduler_type`` (held by the
@@ -35,6 +36,7 @@ SAFE_ON_RESUME = frozenset(
         "description",
         "hub",
         "notify",
+        "model.table_storage",
         *(
             f"training.{key}"
             for key in (

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from datasets import DatasetDict
 from transformers import PreTrainedModel, Trainer, TrainerCallback, set_seed
 
+from hfnlp.models import FAMILIES
 from hfnlp.recipe import Recipe
 from hfnlp.training.arguments import build_training_arguments
 from hfnlp.training.atomic import write_text
@@ -28,6 +29,7 @@ from hfnlp.training.engine import (
     LearningRateOnResume,
     configure_cpu_threads,
     fit,
+    record_folder_sizes,
     save_final_model,
     write_metrics,
 )
@@ -134,6 +136,9 @@ def run_task(task: TaskHooks, recipe: Recipe, options: RunOptions) -> dict[str, 
             trainer_class=plan.trainer_class,
             **plan.trainer_kwargs,
         )
+        # The model as its final folder stores it (fastText's int8 tables), so that the test scores are the saved
+        # model's; on every process, as every process evaluates and takes part in saving.
+        FAMILIES[recipe.model["type"]].convert_for_folder(trainer.accelerator.unwrap_model(trainer.model), recipe.model)
         evaluation = task.evaluate(trainer, plan, data)  # on every process: predictions are gathered
         if trainer.is_world_process_zero():
             task.write_reports(recipe, run, evaluation, data)
@@ -149,6 +154,8 @@ def run_task(task: TaskHooks, recipe: Recipe, options: RunOptions) -> dict[str, 
             lambda model, folder: task.complete_model_folder(model, processor, folder),
             options.finish_model_folder,
         )
+        if trainer.is_world_process_zero():
+            record_folder_sizes(run, summary)
     return summary
 
 

@@ -62,14 +62,15 @@ class TextClassifierPreTrainedModel(PreTrainedModel):
         if is_embedding and module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
             module.weight[module.padding_idx].zero_()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        """The token embedding matrix (where pretrained word vectors go)."""
+    def get_input_embeddings(self) -> nn.Module:
+        """The token embedding (where pretrained word vectors go): an ``nn.Embedding`` unless its table is stored
+        quantized, for inference (fastText's ``table_storage: int8``)."""
         return self.embedding
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         """Replace the token embedding module; ``config.freeze_embeddings`` applies to the new one too."""
         self.embedding = value
-        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
+        self._apply_freeze_embeddings()
 
     def tie_weights(self, *args, **kwargs) -> None:
         """Nothing to tie; re-applies ``config.freeze_embeddings``.
@@ -78,7 +79,13 @@ class TextClassifierPreTrainedModel(PreTrainedModel):
         which ``post_init`` calls as well, so this is the one place that keeps frozen embeddings frozen.
         """
         super().tie_weights(*args, **kwargs)
-        self.embedding.weight.requires_grad_(not self.config.freeze_embeddings)
+        self._apply_freeze_embeddings()
+
+    def _apply_freeze_embeddings(self) -> None:
+        weight = self.embedding.weight
+        # An int8 table (fastText's table_storage) is for inference: it has no gradient to switch on or off.
+        if weight.is_floating_point():
+            weight.requires_grad_(not self.config.freeze_embeddings)
 
     def forward(
         self,

@@ -1,0 +1,1 @@
+../fasttext/quantized_embedding.py
