@@ -110,3 +110,29 @@ def test_mistakes_are_refused_in_one_line_before_any_work(
         arguments = [*arguments, "--input", "texts.txt"]
     assert main(["predict", str(model_folder), *arguments]) == 2
     assert_one_line_error(capsys, message)
+
+
+def test_a_model_trained_on_several_columns_reads_them_all_joined_as_in_training(model_folder, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_folder, folder)
+    # as a training run saves it with its model: the data section names the columns it joined
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"data": {"text_column": ["title", "body"]}}), encoding="utf-8")
+    source = tmp_path / "in.csv"
+    source.write_text('title,body\ngreat,"fresh food, fast"\nawful,\n,\n', encoding="utf-8")
+    assert main(["predict", str(folder), "--input", str(source)]) == 0  # the trained columns, by default
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [row["text"] for row in rows] == ["great\nfresh food, fast", "awful", None]
+    assert rows[2]["label"] is None  # both columns empty: nothing to classify
+    assert main(["predict", str(folder), "great\nfresh food, fast"]) == 0
+    (typed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert (typed["label"], typed["score"]) == (rows[0]["label"], rows[0]["score"])
+    assert main(["predict", str(folder), "--input", str(source), "--text-column", "title"]) == 0  # the user's choice
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [row["text"] for row in rows] == ["great", "awful", ""] and rows[2]["label"] is None
+    source.write_text("title,text\na,b\n", encoding="utf-8")  # not all the trained columns: the default column
+    assert main(["predict", str(folder), "--input", str(source)]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["text"] == "b"

@@ -18,7 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "model knows",
     )
     parser.add_argument("--format", default="auto", help="file format (default: from the extension)")
-    parser.add_argument("--text-column", default="text")
+    parser.add_argument(
+        "--text-column",
+        action="append",
+        dest="text_columns",
+        help="text column; repeat it for several, joined one per line as in training (default: text)",
+    )
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--column-names", help="comma-separated column names for a header-less file")
     parser.add_argument(
@@ -42,7 +47,7 @@ def evaluate(args: argparse.Namespace) -> int:
     config = TextDataConfig(
         train_file=args.data,
         format=args.format,
-        text_column=args.text_column,
+        text_column=args.text_columns or "text",
         label_column=args.label_column,
         column_names=args.column_names.split(",") if args.column_names else None,
         label_names=label_names,

@@ -30,7 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="file of texts, read by its extension: .txt (one text a line, split at line feeds only; blank lines "
         "kept, with a null label), .csv, .tsv, .json, .jsonl or .parquet (the --text-column of each row)",
     )
-    parser.add_argument("--text-column", default="text", help="text column of a table --input (default: text)")
+    parser.add_argument(
+        "--text-column",
+        action="append",
+        dest="text_columns",
+        help="text column of a table --input; repeat it for several, joined one per line as in training (default: "
+        "the columns the model was trained on, if the table has them, else text)",
+    )
     parser.add_argument("--output", help="write the predictions as JSON lines to this file (default: print them)")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass, at least 1 (default: 64)")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow the model folder's own code")
@@ -38,14 +44,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from hfnlp.pipelines.text_classification import classify, load_text_classifier, read_input_texts
+    from hfnlp.pipelines.text_classification import (
+        classify,
+        load_text_classifier,
+        read_input_texts,
+        trained_text_columns,
+    )
     from hfnlp.training.atomic import write_text
 
     if args.texts and args.input:
         raise HfnlpError("give texts to classify or --input FILE, not both")
     at_least_one(args.batch_size, "--batch-size")
     output = check_output_file(args.output, "--output") if args.output else None
-    index_key, texts = read_input_texts(Path(args.input), args.text_column) if args.input else (None, args.texts)
+    if args.input:
+        trained = trained_text_columns(args.model) if not args.text_columns else []
+        index_key, texts = read_input_texts(Path(args.input), args.text_columns, trained)
+    else:
+        index_key, texts = None, args.texts
     if not texts:
         raise HfnlpError(
             f"{args.input}: no texts in the file" if args.input else "give texts to classify, or --input FILE"

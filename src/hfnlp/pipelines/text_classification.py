@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from datasets import ClassLabel, Dataset
 from transformers import Pipeline, pipeline
 
 import hfnlp.models  # noqa: F401  (registers hfnlp's families with the Auto classes)
 from hfnlp.data.files import EXTENSION_FORMATS, read_lines, read_table
 from hfnlp.data.reading import label_index
+from hfnlp.data.text import join_text_columns
 from hfnlp.errors import DataError, HfnlpError
 from hfnlp.pipelines.loading import TEXT_CLASSIFIER, check_model_folder, loading_errors, resolve_model_folder
 from hfnlp.tokenization.text import cut_to_token_budget, load_saved_tokenizer
@@ -53,13 +55,17 @@ def classify(classifier: Pipeline, texts: Sequence[str | None], batch_size: int 
     return results
 
 
-def read_input_texts(path: Path, text_column: str = "text") -> tuple[str, list[str | None]]:
+def read_input_texts(
+    path: Path, text_columns: Sequence[str] | None = None, trained_columns: Sequence[str] = ()
+) -> tuple[str, list[str | None]]:
     """The texts of a prediction input file and what numbers them, counted from 1 as a user counts:
 
     - ``("line", texts)`` for ``.txt``: one text a line, split at line feeds only (a ``\\r\\n`` ending removed, a
       U+2028 inside a line kept), blank lines kept as empty texts so that text N is line N;
-    - ``("row", texts)`` for ``.csv`` / ``.tsv`` / ``.json`` / ``.jsonl`` / ``.parquet``: the ``text_column`` of
-      each data row (a header is not a row); a missing cell is ``None``.
+    - ``("row", texts)`` for ``.csv`` / ``.tsv`` / ``.json`` / ``.jsonl`` / ``.parquet``: the ``text_columns`` of
+      each data row (a header is not a row), joined as training joins them (:func:`~hfnlp.data.text.
+      join_text_columns`); a missing cell is ``None``. Without ``text_columns``: the model's ``trained_columns``
+      when the table has them all (a model trained on title + description reads both), else ``text``.
     """
     suffix = path.suffix.lower()
     if suffix not in INPUT_SUFFIXES:
@@ -69,20 +75,38 @@ def read_input_texts(path: Path, text_column: str = "text") -> tuple[str, list[s
     if suffix == ".txt":
         return "line", read_lines(path, what="input file")
     table = read_table(path, EXTENSION_FORMATS[suffix])
-    if text_column not in table.column_names:
-        raise HfnlpError(
-            f"{path}: no column {text_column!r}; its columns are {', '.join(table.column_names)} (choose with "
-            "--text-column)"
-        )
-    texts = list(table[text_column])
-    wrong = [row for row, text in enumerate(texts, start=1) if text is not None and not isinstance(text, str)]
-    if wrong:
-        example = texts[wrong[0] - 1]
-        raise HfnlpError(
-            f"{path}: column {text_column!r} holds {type(example).__name__} values, not texts (row {wrong[0]}: "
-            f"{example!r}); choose the text column with --text-column"
-        )
+    if text_columns is None:
+        trained = [column for column in trained_columns if column in table.column_names]
+        text_columns = trained if trained and len(trained) == len(trained_columns) else ["text"]
+    for text_column in text_columns:
+        if text_column not in table.column_names:
+            raise HfnlpError(
+                f"{path}: no column {text_column!r}; its columns are {', '.join(table.column_names)} (choose with "
+                "--text-column)"
+            )
+        values = table[text_column]
+        wrong = [row for row, text in enumerate(values, start=1) if text is not None and not isinstance(text, str)]
+        if wrong:
+            example = values[wrong[0] - 1]
+            raise HfnlpError(
+                f"{path}: column {text_column!r} holds {type(example).__name__} values, not texts (row {wrong[0]}: "
+                f"{example!r}); choose the text column with --text-column"
+            )
+    texts, _ = join_text_columns({column: list(table[column]) for column in text_columns})
     return "row", texts
+
+
+def trained_text_columns(model: str | Path) -> list[str]:
+    """The text columns the model in folder, run folder or Hub id ``model`` was trained on, as the ``recipe.yaml``
+    saved with it names them; empty when it does not say."""
+    recipe = resolve_model_folder(model) / "recipe.yaml"
+    try:
+        saved = yaml.safe_load(recipe.read_text(encoding="utf-8")) if recipe.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    column = ((saved or {}).get("data") or {}).get("text_column") if isinstance(saved, dict) else None
+    columns = [column] if isinstance(column, str) else column
+    return [str(name) for name in columns] if isinstance(columns, list) else []
 
 
 def check_labels_known(dataset: Dataset, label_column: str, label_names: Sequence[str], source: str) -> None:
