@@ -212,6 +212,7 @@ def test_recipe_command_prints_a_loadable_recipe(tmp_path, capsys):
         (None, [], "data file not found"),
         ("id,score\n" + "".join(f"{i},{i % 2}\n" for i in range(50)), [], "no text-like column"),
         ("text,label\n" + "".join(f"t{i},{i}\n" for i in range(50)), [], "no label-like column"),
+        ("text,label\n" + "".join(f"t{i},pos\n" for i in range(50)), [], "column 'label' holds one label ('pos')"),
         ("a,b,label\nx,y,1\n", ["--text-column", "a", "--text-column", "c"], "no column 'c'"),
     ],
 )

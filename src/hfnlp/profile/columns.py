@@ -192,13 +192,21 @@ def _guess_label_column(
     table: datasets.Dataset, text_columns: Sequence[str], path: str, guessed: dict[str, str]
 ) -> str:
     limit = max(2, len(table) // MIN_ROWS_PER_LABEL)
-    candidates = {}
+    candidates, single = {}, {}
     for column in table.column_names:
         if column in text_columns:
             continue
-        distinct = len({str(value) for value in table[column] if value not in (None, "")})
-        if 2 <= distinct <= limit:
-            candidates[column] = distinct
+        values = {str(value) for value in table[column] if value not in (None, "")}
+        if 2 <= len(values) <= limit:
+            candidates[column] = len(values)
+        elif len(values) == 1 and column.lower() in LABEL_COLUMN_NAMES:
+            single[column] = values.pop()
+    if not candidates and single:  # the label column is there, with one class: say so rather than "no column"
+        column, value = next(iter(single.items()))
+        raise DataError(
+            f"{path}: column {column!r} holds one label ({value!r}) in all {len(table):,} rows; a classifier needs "
+            "rows of two classes or more"
+        )
     if not candidates:
         raise DataError(
             f"{path}: no label-like column (2 to {limit} distinct values in {len(table):,} rows) besides "
