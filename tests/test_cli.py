@@ -108,3 +108,12 @@ def test_verbose_logs_where_a_user_error_was_raised(capsys, caplog, recipe_path)
     assert line == "hfnlp: error: seed: -1 is not allowed; use an integer in [0, 4294967295]"
     (record,) = [r for r in caplog.records if r.name == "hfnlp.cli"]
     assert record.exc_info and "in __post_init__" in caplog.text  # the traceback, for whoever wonders
+
+
+def test_version_is_the_installed_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hfnlp {version('hfnlp')}"

@@ -11,6 +11,7 @@ import pkgutil
 import sys
 import traceback
 
+import hfnlp
 import hfnlp.commands
 from hfnlp.errors import HfnlpError
 from hfnlp.training.threads import choose_wait_policy
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hfnlp", description="Train, evaluate, share and use models described by YAML recipes.", epilog=EXIT_STATUS
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"hfnlp {hfnlp.__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_info in sorted(pkgutil.iter_modules(hfnlp.commands.__path__), key=lambda m: m.name):
         if module_info.name.startswith("_"):  # shared helpers, not sub-commands
