@@ -289,7 +289,7 @@ def _ensemble(candidates: Sequence[Candidate], output_dir: Path, options: AutoOp
     run_dir = output_dir / CANDIDATES_DIR / ENSEMBLE
     member_dirs = [str(c.run_dir) for c in members]
     kept = read_json(run_dir / METRICS) if options.train.resume else {}
-    if kept.get("members") == member_dirs and (run_dir / MODEL_DIR / "config.json").is_file():
+    if kept.get("members") == member_dirs and RunFolder(run_dir).finished:
         summary = kept
         logger.info("ensemble of %s built earlier: kept", ", ".join(c.name for c in members))
     else:

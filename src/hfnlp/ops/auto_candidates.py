@@ -11,7 +11,7 @@ from typing import Any
 from hfnlp.ops.selection import is_number, validation_score
 from hfnlp.recipe import Recipe
 from hfnlp.training.atomic import write_text
-from hfnlp.training.run_folder import METRICS, MODEL_DIR
+from hfnlp.training.run_folder import RunFolder
 
 CANDIDATES_JSON = "candidates.json"
 
@@ -34,7 +34,7 @@ class Candidate:
     @property
     def finished(self) -> bool:
         """The run folder holds a complete run: its metrics and its final model."""
-        return (self.run_dir / METRICS).is_file() and (self.run_dir / MODEL_DIR / "config.json").is_file()
+        return RunFolder(self.run_dir).finished
 
     def row(self) -> dict[str, Any]:
         """The candidate as ``candidates.json`` records it."""

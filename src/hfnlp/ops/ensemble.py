@@ -137,7 +137,7 @@ def _check_members(runs: Sequence[RunFolder]) -> Recipe:
     if len(runs) < 2:
         raise HfnlpError("an ensemble needs at least two trained runs")
     for run in runs:
-        if not (run.model_dir / "config.json").is_file() or not run.metrics_path.is_file():
+        if not run.finished:
             raise HfnlpError(f"{run.path}: not a finished run (no model/config.json or metrics.json)")
     recipes = [load_recipe(run.recipe_path) for run in runs]
     first = recipes[0]

@@ -82,6 +82,11 @@ class RunFolder:
         return self.path / MODEL_DIR
 
     @property
+    def finished(self) -> bool:
+        """The folder holds a complete run: its metrics and its final model."""
+        return self.metrics_path.is_file() and (self.model_dir / "config.json").is_file()
+
+    @property
     def card_examples_path(self) -> Path:
         """Real inputs for the model card's usage snippet, chosen by the run from its test split."""
         return self.path / CARD_EXAMPLES
