@@ -257,10 +257,13 @@ def _split_ratios(profile: TextProfile) -> dict[str, tuple[float, str]]:
 def max_length_rule(profile: TextProfile) -> tuple[int, str]:
     """The p95 train length rounded up to a multiple of MAX_LENGTH_STEP, capped at MAX_LENGTH_CAP: the bag keeps
     95% of the texts whole while a few outliers do not set the cost of every batch."""
-    p95 = profile.token_lengths.p95
-    cap = MAX_LENGTH_CAP[profile.level]
+    return max_length_of(profile.token_lengths.p95, MAX_LENGTH_CAP[profile.level], profile.unit)
+
+
+def max_length_of(p95: int, cap: int, unit: str) -> tuple[int, str]:
+    """:func:`max_length_rule` for a p95 train length of ``p95`` ``unit`` and a cap of ``cap``, with its reason."""
     value = min(max(round_up(p95, MAX_LENGTH_STEP), MAX_LENGTH_STEP), cap)
-    reason = f"p95 of train lengths in {profile.unit} is {p95:,}"
+    reason = f"p95 of train lengths in {unit} is {p95:,}"
     if value < p95:
         reason += f", capped at {cap} for memory and time"
     return value, reason

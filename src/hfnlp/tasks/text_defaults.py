@@ -24,6 +24,7 @@ from hfnlp.profile.recipe import (
     MAX_LENGTH_STEP,
     TRUNCATION_WARNING_SHARE,
     VOCAB_CAP,
+    max_length_of,
     max_length_rule,
     round_up,
     vocabulary_rule,
@@ -123,10 +124,7 @@ def max_length_from_tokenizer(
     capped as words)."""
     cap = MAX_LENGTH_CAP.get(level, MAX_LENGTH_CAP["word"])
     lengths = token_lengths(tokenizer, cut_to_token_budget(train_texts, max(cap, MEASURED_LENGTH)))
-    p95 = LengthStats.of(lengths).p95
-    value = min(max(round_up(p95, MAX_LENGTH_STEP), MAX_LENGTH_STEP), cap)
-    reason = f"p95 of train lengths in {level} {UNITS.get(level, 'tokens')} is {p95:,}"
-    return value, reason + (f", capped at {cap} for memory and time" if value < p95 else "")
+    return max_length_of(LengthStats.of(lengths).p95, cap, f"{level} {UNITS.get(level, 'tokens')}")
 
 
 def reuse_saved_tokenizer_values(recipe: Recipe, run: RunFolder, *, resume: bool) -> None:
