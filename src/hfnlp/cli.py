@@ -40,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a sub-command and return its exit status (:data:`EXIT_STATUS`)."""
-    # Before the commands' modules import torch: OpenMP reads its wait policy once, when torch loads it (the imports
-    # above do not load torch; tests/training/test_threads.py checks that).
-    choose_wait_policy()
     args = build_parser().parse_args(argv)
+    # After parsing (--help, --version and a mistyped argument end there, without the quarter second it measures),
+    # before a command imports torch: OpenMP reads its wait policy once, when torch loads it (neither the imports
+    # above nor the commands' modules load torch; tests/training/test_threads.py checks that).
+    choose_wait_policy()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -212,11 +212,13 @@ def test_a_cpu_run_records_its_threads_in_the_environment(monkeypatch, torch_thr
 
 
 def test_the_command_line_chooses_the_wait_policy_before_torch_loads():
-    # Importing the command line loads no torch; its main() chooses the policy first (a busy machine is simulated by
-    # a busy_cpus that reports one CPU busy), and the commands load torch after.
+    # Importing the command line and parsing a command load no torch; main() then chooses the policy (a busy machine
+    # is simulated by a busy_cpus that reports one CPU busy), and the command loads torch after.
     code = (
         "import os, sys, hfnlp.cli as cli, hfnlp.training.threads as t; assert 'torch' not in sys.modules; "
-        "t.busy_cpus = lambda: 1.0 + (os.cpu_count() or 1) - t.usable_cpus(); cli.main(['recipe', '--help'])"
+        "cli.build_parser().parse_args(['train', 'r.yaml']); assert 'torch' not in sys.modules; "
+        "t.busy_cpus = lambda: 1.0 + (os.cpu_count() or 1) - t.usable_cpus(); "
+        "cli.main(['recipe', '--data', 'none.csv'])"
     )
     env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
     check = "; import torch; print(os.environ.get('OMP_WAIT_POLICY'))"
