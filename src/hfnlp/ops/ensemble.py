@@ -60,14 +60,12 @@ def build_ensemble(
     tokenizer = task.load_processor(recipe, runs[0])
     encoded = encode_splits(data.splits, tokenizer, recipe.tokenizer.max_length)
     members = [AutoModelForSequenceClassification.from_pretrained(run.model_dir) for run in runs]
-    probabilities = {
-        split: [_probabilities(member, encoded[split], tokenizer) for member in members]
-        for split in ("validation", "test")
-    }
+    # The members' probabilities on validation only: the test split is scored once, by the ensemble model itself.
+    probabilities = [_probabilities(member, encoded["validation"], tokenizer) for member in members]
     labels = {split: np.asarray(encoded[split]["label"]) for split in ("validation", "test")}
     score = classification_metrics(len(data.label_names))
     metric = (metric or recipe.training.metric_for_best_model).removeprefix("eval_")
-    weights, validation = choose_weights(probabilities["validation"], labels["validation"], score, metric)
+    weights, validation = choose_weights(probabilities, labels["validation"], score, metric)
     logger.info("ensemble member weights %s: validation %s %.4f", weights, metric, validation[metric])
 
     ensemble = EnsembleForSequenceClassification.from_members(members, weights)
