@@ -43,6 +43,7 @@ def test_a_recipe_or_data_exactly_is_an_argument_error(capsys, tmp_path, data_cs
         (["train", "--data", "{csv}", "--task", "ner"], ["--task 'ner'", "supports text-classification"]),
         (["train", "{tmp}/recipe.yaml", "--text-column", "text"], ["--text-column go with --data FILE"]),
         (["train", "{tmp}/recipe.yaml", "--time-budget", "5"], ["--time-budget go with --data FILE"]),
+        (["train", "{tmp}/recipe.yaml", "--no-refit"], ["--no-refit go with --data FILE"]),
         (["train", "--data", "{csv}", "--time-budget", "0"], ["--time-budget 0: give a positive number"]),
         (["train", "--data", "{csv}", "--overfit-batch"], ["--overfit-batch checks one recipe"]),
         (["train", "--data", "{csv}", "--candidates", "nope"], ["--candidates nope: unknown; the candidates are"]),
@@ -77,6 +78,14 @@ def test_train_data_chooses_a_model_that_a_pipeline_loads(capsys, tmp_path, data
         assert (out / "candidates" / f"{candidate['name']}.yaml").read_text().startswith("# ")
     # The candidates trained, then their ensemble, judged on validation like them.
     assert [c["name"] for c in trained][-1] == "ensemble" and len(trained) >= 3
+    # Then the chosen one retrained on train + validation (the 1 epoch each had): the model put in place.
+    refit = record["candidates"][-1]
+    assert refit["status"] == "refit" and refit["name"] == f"{record['chosen']}-refit" and refit["validation"] is None
+    assert metrics["refit"]["done"] and metrics["refit"]["run_dir"] == refit["run_dir"]
+    assert metrics["test"] == json.loads((Path(refit["run_dir"]) / "metrics.json").read_text())["test"]
+    assert (out / "recipe.yaml").read_text() == (Path(refit["run_dir"]) / "recipe.yaml").read_text()
+    refit_recipe = (out / "recipe.yaml").read_text()
+    assert "train_on_validation: true" in refit_recipe and "eval_strategy: 'no'" in refit_recipe
 
     from transformers import pipeline
 

@@ -27,6 +27,17 @@ def test_csv_is_split_80_10_10_stratified_and_reproducibly(sentiment_csv):
     assert first.label_names == ["negative", "positive"]
 
 
+def test_train_on_validation_adds_the_validation_rows_to_train_and_nothing_else(sentiment_csv):
+    plain = {name: split.to_dict() for name, split in load(train_file=str(sentiment_csv)).splits.items()}
+    refit = {
+        name: split.to_dict()
+        for name, split in load(train_file=str(sentiment_csv), train_on_validation=True).splits.items()
+    }
+    for column in ("text", "label"):
+        assert refit["train"][column] == plain["train"][column] + plain["validation"][column]
+    assert refit["validation"] == plain["validation"] and refit["test"] == plain["test"]
+
+
 def test_tsv_json_jsonl_parquet_and_label_folders_agree(tmp_path):
     rows = [('它说 "好" 吧', "positive"), ("差'评", "negative")] * 20
     (tmp_path / "a.tsv").write_text("".join(f"{t}\t{label}\n" for t, label in rows), encoding="utf-8")

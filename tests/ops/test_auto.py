@@ -18,7 +18,7 @@ from hfnlp.errors import DataError
 from hfnlp.ops import auto
 from hfnlp.ops.auto import AutoOptions, run_auto
 from hfnlp.ops.auto_candidates import Candidate, record_trained
-from hfnlp.ops.selection import choose_candidate, validation_score
+from hfnlp.ops.selection import best_epoch, choose_candidate, validation_score
 from hfnlp.ops.session import TrainOptions
 from tests.conftest import make_sentiment_rows, write_csv
 
@@ -78,6 +78,18 @@ def test_every_run_is_scored_on_the_first_runs_metric_from_its_logged_evaluation
     assert choose_candidate({"high": high, "low": low}) == ("low", "loss", 0.2)
 
 
+def test_best_epoch_is_the_epoch_trainer_kept_as_best(tmp_path):
+    logged = [
+        {"epoch": 1.0, "eval_accuracy": 0.7, "eval_loss": 0.9},
+        {"epoch": 1.5, "loss": 0.3},
+        {"epoch": 2.0, "eval_accuracy": 0.8, "eval_loss": 0.7},
+        {"epoch": 3.0, "eval_accuracy": 0.8, "eval_loss": 0.5},  # equal: Trainer keeps the first
+    ]
+    assert best_epoch(fake_run(tmp_path / "acc", validation=0.8, test=0.1, logged=logged)) == 2.0
+    assert best_epoch(fake_run(tmp_path / "loss", validation=0.5, test=0.1, metric="loss", logged=logged)) == 3.0
+    assert best_epoch(fake_run(tmp_path / "none", validation=None, test=0.1)) is None
+
+
 # ----- the orchestrator, with a fake training -------------------------------------------------------------------
 
 
@@ -120,8 +132,13 @@ def fake_train(monkeypatch: pytest.MonkeyPatch):
                 "test": {"accuracy": outcome["test"]},
                 "best_validation_metric": outcome["validation"],
                 "wall_time_s": outcome.get("wall", 1.0),
+                **({"seconds_per_epoch": 100.0, "train_runtime_s": 0.5} if "logged" in outcome else {}),
             }
             (run_dir / "metrics.json").write_text(json.dumps(summary))
+            if "logged" in outcome:  # what the refit reads: the best epoch, from the checkpoint's trainer state
+                (run_dir / "checkpoint-4").mkdir(exist_ok=True)
+                state = {"log_history": outcome["logged"]}
+                (run_dir / "checkpoint-4" / "trainer_state.json").write_text(json.dumps(state))
             (run_dir / "model").mkdir(exist_ok=True)
             (run_dir / "model" / "config.json").write_text(json.dumps({"run": run_dir.name}))
             return summary
@@ -160,6 +177,31 @@ def test_the_best_validation_candidate_is_put_in_place(tmp_path, data_csv, two_c
     assert "text_column: 'text' (guessed" in captured.err
     assert "b *" in captured.out and "chosen: b" in captured.out
     assert not list(out.glob("*.tmp-*"))
+
+
+def test_the_chosen_recipe_is_retrained_on_train_and_validation_for_its_best_epochs(
+    tmp_path, data_csv, two_candidates, fake_train
+):
+    logged = [{"epoch": 1.0, "eval_accuracy": 0.6}, {"epoch": 2.0, "eval_accuracy": 0.8}]
+    outcome = dict(validation=0.8, test=0.7, logged=logged)
+    calls = fake_train(a=outcome, b=dict(outcome, validation=0.6), **{"a-refit": dict(validation=None, test=0.75)})
+    out = tmp_path / "auto"
+    summary = run_auto(AutoOptions(str(data_csv), output_dir=str(out)))
+    assert [name for name, _ in calls] == ["a", "b", "a-refit"]
+    refit = yaml.safe_load((out / "candidates" / "a-refit" / "recipe.yaml").read_text())
+    assert refit["data"]["train_on_validation"] is True
+    assert refit["training"]["num_train_epochs"] == 2.0 and refit["training"]["eval_strategy"] == "no"
+    assert summary["refit"]["done"] and summary["refit"]["epochs"] == {"a": 2.0}
+    assert summary["chosen"]["name"] == "a" and summary["chosen"]["validation"] == 0.8
+    assert summary["test"] == {"accuracy": 0.75} and read(out / "model" / "config.json") == {"run": "a-refit"}
+    assert read(out / "candidates.json")["candidates"][-1]["status"] == "refit"
+
+    # The estimate (2 epochs × 100 s × the rows' growth) does not fit a 60-second budget: the chosen model stays.
+    calls.clear()
+    summary = run_auto(AutoOptions(str(data_csv), output_dir=str(tmp_path / "tight"), time_budget_s=60))
+    assert [name for name, _ in calls] == ["a", "b"] and not summary["refit"]["done"]
+    assert summary["refit"]["why"].startswith("skipped, time budget") and summary["test"] == {"accuracy": 0.7}
+    assert not run_auto(AutoOptions(str(data_csv), output_dir=str(tmp_path / "no"), refit=False))["refit"]["done"]
 
 
 def test_the_time_budget_skips_later_candidates_but_never_the_first(tmp_path, data_csv, two_candidates, fake_train):
@@ -261,5 +303,5 @@ def test_a_tie_with_the_ensemble_goes_to_the_ensemble(tmp_path, data_csv, two_ca
         return candidate
 
     monkeypatch.setattr(auto, "_ensemble", ensemble)
-    run_auto(AutoOptions(str(data_csv), output_dir=str(tmp_path / "auto")))
+    run_auto(AutoOptions(str(data_csv), output_dir=str(tmp_path / "auto"), refit=False))  # the fake has no members
     assert read(tmp_path / "auto" / "candidates.json")["chosen"] == "ensemble"  # as a tie between subsets: the larger

@@ -24,6 +24,7 @@ AUTO_OPTIONS = {
     "--seed": "seed",
     "--time-budget": "time_budget",
     "--candidates": "candidates",
+    "--no-refit": "no_refit",
 }
 
 
@@ -69,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"(the first is always trained; default: {DEFAULT_TIME_BUDGET_MIN:g})",
     )
     auto.add_argument("--candidates", metavar="NAME,...", help="the candidates to train (default: all)")
+    auto.add_argument(
+        "--no-refit",
+        action="store_const",
+        const=True,
+        help="keep the chosen candidate as trained, instead of retraining it on train + validation for its best "
+        "epochs (the default, when the time budget holds it)",
+    )
     parser.set_defaults(handler=train)
 
 
@@ -127,6 +135,7 @@ def train_auto(args: argparse.Namespace) -> int:
         candidates=names,
         overrides=list(args.overrides),
         train=_train_options(args),
+        refit=not args.no_refit,
     )
     summary = run_auto(options)
     print_test(summary)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, get_args, get_type_hints
 
 import datasets
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from hfnlp.data.carving import carve_missing_splits
 from hfnlp.data.files import EXTENSION_FORMATS, read_lines
@@ -44,8 +44,10 @@ class DataSourceConfig:
     ``builtin`` names an embedded data set, ``hub`` a Hub data set (or a local folder that
     ``datasets.load_dataset`` understands) with ``hub_config`` its configuration; ``format`` is how a task reads
     its files (``auto`` tells it from the path); ``validation_ratio`` / ``test_ratio`` are the shares of train
-    that become the splits a source does not define. A subclass lists its mutually exclusive source keys in
-    ``SOURCES`` and its embedded data sets in ``BUILTINS``.
+    that become the splits a source does not define. ``train_on_validation`` adds the validation rows to train
+    once the splits are made: the final refit of a recipe already chosen on validation (``hfnlp train --data``
+    does it), when the validation scores no longer have to mean anything. A subclass lists its mutually exclusive
+    source keys in ``SOURCES`` and its embedded data sets in ``BUILTINS``.
     """
 
     SOURCES: ClassVar[tuple[str, ...]] = ("builtin", "hub")
@@ -57,6 +59,7 @@ class DataSourceConfig:
     format: str = "auto"
     validation_ratio: float = 0.1
     test_ratio: float = 0.1
+    train_on_validation: bool = False
 
     def __post_init__(self) -> None:
         given = [name for name in self.SOURCES if getattr(self, name)]
@@ -67,14 +70,19 @@ class DataSourceConfig:
             raise DataError(f"data.builtin: unknown data set {self.builtin!r}; available: {', '.join(self.BUILTINS)}")
 
     def carve(self, splits: DatasetDict, seed: int, stratify_by_column: str | None = "label") -> DatasetDict:
-        """:func:`carve_missing_splits` with this section's ratios."""
-        return carve_missing_splits(
+        """:func:`carve_missing_splits` with this section's ratios; then, with ``train_on_validation``, train holds
+        the validation rows too (the validation split stays, for code that expects it)."""
+        splits = carve_missing_splits(
             splits,
             validation_ratio=self.validation_ratio,
             test_ratio=self.test_ratio,
             seed=seed,
             stratify_by_column=stratify_by_column,
         )
+        if self.train_on_validation:
+            train = concatenate_datasets([splits["train"], splits["validation"].cast(splits["train"].features)])
+            splits = DatasetDict({**splits, "train": train})
+        return splits
 
 
 @dataclass

@@ -24,7 +24,7 @@ class Candidate:
     recipe: Recipe  # with the overrides applied
     run_dir: Path  # the session's run folder (``--limit-train`` adds a suffix to the recipe's output_dir)
     yaml_text: str  # the commented recipe written to candidates/<name>.yaml
-    status: str = "pending"  # trained | skipped | failed
+    status: str = "pending"  # trained | skipped | failed | refit (the chosen one retrained on train + validation)
     why: str | None = None
     validation_metric: str | None = None
     validation: float | None = None

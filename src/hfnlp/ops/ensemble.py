@@ -43,14 +43,19 @@ EVAL_BATCH_SIZE = 256
 
 
 def build_ensemble(
-    member_dirs: Sequence[str | Path], output_dir: str | Path, metric: str | None = None
+    member_dirs: Sequence[str | Path],
+    output_dir: str | Path,
+    metric: str | None = None,
+    weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Combine the finished runs in ``member_dirs`` (same task, data and tokenizer) into an ensemble run folder at
     ``output_dir``; return its summary (what its ``metrics.json`` holds).
 
     The ensemble averages the probabilities of the subset of members (two or more, equal weights) with the best
-    validation ``metric`` (default: the first run's ``metric_for_best_model``); see :func:`choose_weights`. Raises
-    :class:`HfnlpError` when the runs cannot be combined (unfinished, different tokenizers, data or labels).
+    validation ``metric`` (default: the first run's ``metric_for_best_model``); see :func:`choose_weights`. Given
+    ``weights`` (one per member, chosen earlier: members retrained on train + validation have no validation split
+    left to choose on) are used as they are, and no validation score is reported. Raises :class:`HfnlpError` when
+    the runs cannot be combined (unfinished, different tokenizers, data or labels).
     """
     started = time.time()
     runs = [RunFolder(path) for path in member_dirs]
@@ -60,13 +65,18 @@ def build_ensemble(
     tokenizer = task.load_processor(recipe, runs[0])
     encoded = encode_splits(data.splits, tokenizer, recipe.tokenizer.max_length)
     members = [AutoModelForSequenceClassification.from_pretrained(run.model_dir) for run in runs]
-    # The members' probabilities on validation only: the test split is scored once, by the ensemble model itself.
-    probabilities = [_probabilities(member, encoded["validation"], tokenizer) for member in members]
     labels = {split: np.asarray(encoded[split]["label"]) for split in ("validation", "test")}
     score = classification_metrics(len(data.label_names))
     metric = (metric or recipe.training.metric_for_best_model).removeprefix("eval_")
-    weights, validation = choose_weights(probabilities, labels["validation"], score, metric)
-    logger.info("ensemble member weights %s: validation %s %.4f", weights, metric, validation[metric])
+    validation: dict[str, float] | None = None
+    if weights is None:
+        # The members' probabilities on validation only: the test split is scored once, by the ensemble model.
+        probabilities = [_probabilities(member, encoded["validation"], tokenizer) for member in members]
+        weights, validation = choose_weights(probabilities, labels["validation"], score, metric)
+        logger.info("ensemble member weights %s: validation %s %.4f", weights, metric, validation[metric])
+    elif len(weights) != len(members) or sum(weights) <= 0 or min(weights) < 0:
+        raise HfnlpError(f"ensemble weights {list(weights)}: give one weight >= 0 per member, not all 0")
+    weights = [float(w) for w in weights]
 
     ensemble = EnsembleForSequenceClassification.from_members(members, weights)
     test_logits = _logits(ensemble, encoded["test"], tokenizer)  # the saved model itself, not a recomputation
@@ -80,7 +90,7 @@ def build_ensemble(
     summary = {
         "test": test,
         "validation": validation,
-        "best_validation_metric": validation[metric],
+        "best_validation_metric": validation[metric] if validation else None,
         "members": [str(r.path) for r in runs],
         "member_weights": weights,
         "wall_time_s": round(time.time() - started, 2),

@@ -34,6 +34,21 @@ def validation_score(run_dir: str | Path, metric: str | None = None) -> tuple[st
     return metric, float(min(values) if metric.endswith("loss") else max(values))
 
 
+def best_epoch(run_dir: str | Path) -> float | None:
+    """The epoch of the run's best validation score on its own metric (the checkpoint Trainer kept as best: the
+    first of equal scores); ``None`` when the run logged no evaluation of that metric."""
+    key = f"eval_{recipe_metric(Path(run_dir)).removeprefix('eval_')}"
+    scored = [e for e in log_history(Path(run_dir)) if is_number(e.get(key)) and is_number(e.get("epoch"))]
+    if not scored:
+        return None
+    lower = key.endswith("loss")
+    best = scored[0]
+    for entry in scored[1:]:
+        if entry[key] < best[key] if lower else entry[key] > best[key]:
+            best = entry
+    return float(best["epoch"])
+
+
 def choose_candidate(run_dirs: Mapping[str, str | Path], metric: str | None = None) -> tuple[str, str, float] | None:
     """The finished run with the best validation score, as ``(name, metric, value)``; ``None`` when no run has one.
 
