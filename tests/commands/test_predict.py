@@ -136,3 +136,29 @@ def test_a_model_trained_on_several_columns_reads_them_all_joined_as_in_training
     source.write_text("title,text\na,b\n", encoding="utf-8")  # not all the trained columns: the default column
     assert main(["predict", str(folder), "--input", str(source)]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["text"] == "b"
+
+
+def test_explain_adds_the_attributed_spans_of_each_text(model_folder, capsys):
+    text = "the FOOD was great"
+    assert main(["predict", str(model_folder), text, "", "--explain"]) == 0
+    first, blank = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    spans = first["attributions"]
+    assert [(span["text"], span["start"], span["end"]) for span in spans] == [
+        ("the", 0, 3), ("FOOD", 4, 8), ("was", 9, 12), ("great", 13, 18)
+    ]  # fmt: skip
+    assert all(isinstance(span["score"], float) for span in spans) and any(span["score"] != 0 for span in spans)
+    assert blank["label"] is None and blank["attributions"] == []
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--trust-remote-code", "--explain", GOOD, "bad"],
+        [GOOD, "--trust-remote-code", "bad", "--explain"],
+        [GOOD, "bad", "--explain", "--trust-remote-code"],
+    ],
+)
+def test_options_may_come_before_between_or_after_the_texts(model_folder, capsys, arguments):
+    assert main(["predict", str(model_folder), *arguments]) == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["text"] for row in rows] == [GOOD, "bad"] and all("attributions" in row for row in rows)

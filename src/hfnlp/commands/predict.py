@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", help="write the predictions as JSON lines to this file (default: print them)")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass, at least 1 (default: 64)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help='add "attributions" to each prediction: the spans of the text ({"text", "start", "end", "score"}, '
+        "character offsets) and how much each raised (positive) or lowered the label's probability",
+    )
     parser.add_argument("--trust-remote-code", action="store_true", help="allow the model folder's own code")
     parser.set_defaults(handler=predict)
 
@@ -66,7 +72,7 @@ def predict(args: argparse.Namespace) -> int:
             f"{args.input}: no texts in the file" if args.input else "give texts to classify, or --input FILE"
         )
     classifier = load_text_classifier(args.model, trust_remote_code=args.trust_remote_code)
-    predictions = classify(classifier, texts, batch_size=args.batch_size)
+    predictions = classify(classifier, texts, batch_size=args.batch_size, explain=args.explain)
     lines = []
     for number, (text, prediction) in enumerate(zip(texts, predictions, strict=True), start=1):
         row = {index_key: number} if index_key else {}
@@ -75,6 +81,10 @@ def predict(args: argparse.Namespace) -> int:
             "label": prediction["label"] if prediction else None,
             "score": round(float(prediction["score"]), 6) if prediction else None,
         }
+        if args.explain:
+            row["attributions"] = (
+                [span | {"score": round(span["score"], 6)} for span in prediction["attributions"]] if prediction else []
+            )
         lines.append(json_line(row))
     if output is not None:
         write_text(output, "\n".join(lines) + "\n")

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import yaml
 from datasets import ClassLabel, Dataset
-from transformers import Pipeline, pipeline
+from transformers import Pipeline, TextClassificationPipeline, pipeline
 from transformers.pipelines.text_classification import softmax
 
 import hfnlp.models  # noqa: F401  (registers hfnlp's families with the Auto classes)
@@ -19,10 +19,32 @@ from hfnlp.data.files import EXTENSION_FORMATS, read_lines, read_table
 from hfnlp.data.reading import label_index
 from hfnlp.data.text import join_text_columns
 from hfnlp.errors import DataError, HfnlpError
+from hfnlp.explain.attribution import explain_text
 from hfnlp.pipelines.loading import TEXT_CLASSIFIER, check_model_folder, loading_errors, resolve_model_folder
 from hfnlp.tokenization.text import cut_to_token_budget, load_saved_tokenizer
 
 INPUT_SUFFIXES = (".txt", ".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+
+class ExplainingTextClassificationPipeline(TextClassificationPipeline):
+    """transformers' ``text-classification`` pipeline that also takes ``explain=True``: every ``{"label", "score"}``
+    it returns then carries ``"attributions"``, the spans of the text that raised or lowered that label's
+    probability (:func:`hfnlp.explain.explain`)."""
+
+    def __call__(self, inputs: str | list[str], explain: bool = False, **kwargs: Any) -> list[Any]:
+        """Classify ``inputs`` as the parent class does; with ``explain``, attribute each returned label."""
+        results = super().__call__(inputs, **kwargs)
+        if not explain:
+            return results
+        single = isinstance(inputs, str)
+        if not single and not (isinstance(inputs, list) and all(isinstance(text, str) for text in inputs)):
+            raise ValueError("explain=True takes a text or a list of texts (no text pairs)")
+        # A single text gives a list of its label(s); a list of texts gives one entry (a dict, or a list with
+        # top_k) per text.
+        for text, entry in zip([inputs] if single else inputs, [results] if single else results, strict=True):
+            for row in entry if isinstance(entry, list) else [entry]:
+                row["attributions"] = explain_text(self.model, self.tokenizer, text, row["label"]).spans
+        return results
 
 
 def load_text_classifier(model: str | Path, trust_remote_code: bool = False) -> Pipeline:
@@ -40,12 +62,16 @@ def load_text_classifier(model: str | Path, trust_remote_code: bool = False) -> 
             tokenizer=None if trust_remote_code else load_saved_tokenizer(folder),
             trust_remote_code=trust_remote_code,
             device=0 if torch.cuda.is_available() else -1,
+            pipeline_class=ExplainingTextClassificationPipeline,
         )
 
 
-def classify(classifier: Pipeline, texts: Sequence[str | None], batch_size: int = 64) -> list[dict[str, Any] | None]:
+def classify(
+    classifier: Pipeline, texts: Sequence[str | None], batch_size: int = 64, explain: bool = False
+) -> list[dict[str, Any] | None]:
     """``{"label", "score"}`` (top label, softmax score) for each of ``texts``, in input order; ``None`` for an empty,
-    whitespace-only or missing text, which holds nothing to classify.
+    whitespace-only or missing text, which holds nothing to classify. With ``explain``, each also carries
+    ``"attributions"``: the label's spans of the text (:func:`hfnlp.explain.explain`).
 
     What the pipeline computes (``classifier(texts, truncation=True, top_k=1)``), a batch at a time: the tokenizer
     encodes the whole batch in one call and the scores are taken from the batch's logits at once, where the
@@ -65,6 +91,9 @@ def classify(classifier: Pipeline, texts: Sequence[str | None], batch_size: int 
         probabilities = softmax(logits.float().cpu().numpy())
         for i, row in zip(present[start : start + batch_size], probabilities, strict=True):
             results[i] = {"label": labels[int(row.argmax())], "score": row.max().item()}
+    if explain:
+        for i in present:
+            results[i]["attributions"] = explain_text(model, tokenizer, texts[i], results[i]["label"]).spans
     return results
 
 

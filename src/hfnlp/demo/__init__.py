@@ -1,0 +1,164 @@
+"""``hfnlp demo``: a Gradio page for a saved model (:mod:`hfnlp.demo.app`), served here or written out as a
+ready Hugging Face Space folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hfnlp.errors import HfnlpError
+from hfnlp.pipelines.loading import (
+    CONFIG_FILE,
+    IMAGE_CLASSIFIER,
+    ModelKind,
+    check_model_folder,
+    kind_of,
+    loading_errors,
+    resolve_model_folder,
+)
+from hfnlp.training.atomic import atomic_path
+
+# What the Space holds besides the model: the page, copied as is, and, for text, the attributions it shows.
+SPACE_MODULES = {"demo_app.py": Path(__file__).with_name("app.py")}
+ATTRIBUTION_SOURCE = Path(__file__).parents[1] / "explain" / "attribution.py"
+SPACE_MODEL_DIR = "model"
+
+SPACE_APP = '''"""{title}: a Gradio demo of an hfnlp {task} model, made by `hfnlp demo --space`.
+
+Runs without hfnlp: transformers loads the model folder with its own code (trust_remote_code=True).
+"""
+
+{explainer_import}from demo_app import build_demo, load_pipeline
+
+TASK = {task!r}
+demo = build_demo(TASK, load_pipeline(TASK, {model_dir!r}), {title!r}{explainer_argument})
+
+if __name__ == "__main__":
+    demo.launch()
+'''
+
+SPACE_README = """---
+title: {title}
+emoji: 🤗
+colorFrom: blue
+colorTo: green
+sdk: gradio
+sdk_version: {gradio_version}
+app_file: app.py
+license: {license}
+pinned: false
+---
+
+# {title}
+
+A demo of the hfnlp {task} model in `{model_dir}/`. `app.py` loads it with transformers alone
+(`trust_remote_code=True`: the model folder carries its own code) and serves the page of `demo_app.py`.
+
+Run it locally: `pip install -r requirements.txt gradio=={gradio_version} && python app.py`.
+"""
+
+
+def model_kind(folder: Path) -> ModelKind:
+    """The kind of hfnlp model in ``folder`` (its ``task``: ``text-classification``, ``image-classification`` or
+    ``image-captioning``), from its ``config.json``."""
+    try:
+        model_type = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError) as error:
+        raise HfnlpError(f"{folder}/{CONFIG_FILE} cannot be read as a model config: {error}") from None
+    kind = kind_of(model_type) if isinstance(model_type, str) else None
+    if kind is None:
+        raise HfnlpError(f"{folder} holds a model of type {model_type!r}, not an hfnlp model: no demo page for it")
+    return kind
+
+
+def load_demo(model: str | Path, trust_remote_code: bool = False) -> Any:
+    """The Gradio page (``gr.Blocks``, not launched) of the model in a model folder, run folder or Hub id."""
+    from hfnlp.demo.app import build_demo
+
+    folder = resolve_model_folder(model)
+    task = model_kind(folder).task
+    title = f"hfnlp {task}: {Path(str(model)).name}"
+    if task == "text-classification":
+        from hfnlp.explain.attribution import explain_text
+        from hfnlp.pipelines.text_classification import load_text_classifier
+
+        return build_demo(task, load_text_classifier(folder, trust_remote_code), title, explain_text)
+    if task == "image-captioning":
+        from hfnlp.pipelines.loading import load_captioner
+
+        return build_demo(task, load_captioner(folder, trust_remote_code), title)
+    return build_demo(task, load_image_classifier(folder, trust_remote_code), title)
+
+
+def load_image_classifier(folder: Path, trust_remote_code: bool = False) -> Any:
+    """An ``image-classification`` pipeline for a saved hfnlp image classifier folder."""
+    from transformers import pipeline
+
+    import hfnlp.models  # noqa: F401  (registers the family with the Auto classes)
+
+    # transformers keeps a timm image classifier's image processor settings in its config.json (save_pretrained is
+    # disabled for TimmWrapperImageProcessor): the folder has no preprocessor_config.json to check for.
+    check_model_folder(folder, IMAGE_CLASSIFIER, trust_remote_code, with_processors=False)
+    with loading_errors(folder):
+        return pipeline("image-classification", model=str(folder), trust_remote_code=trust_remote_code)
+
+
+def write_space(model: str | Path, directory: str | Path, license: str = "apache-2.0") -> Path:
+    """Write a Hugging Face Space for the model in a model folder, run folder or Hub id into ``directory`` (new or
+    empty): ``app.py``, ``demo_app.py`` (and ``attribution.py`` for text), ``requirements.txt``, ``README.md`` with
+    the Space's front matter, and the model folder under ``model/``. Written whole or not at all.
+
+    Raises:
+        HfnlpError: ``directory`` exists and is not an empty folder, or the model is no hfnlp model.
+    """
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise HfnlpError(f"--space {directory}: exists and is not an empty folder; name a new or empty folder")
+    folder = resolve_model_folder(model)
+    kind = model_kind(folder)
+    # A Space of a folder that cannot load would fail only once uploaded (image classifiers: see above).
+    check_model_folder(folder, kind, with_processors=kind != IMAGE_CLASSIFIER)
+    task = kind.task
+    title = f"hfnlp {task}: {Path(str(model)).name}"
+    text = task == "text-classification"
+    gradio_version = metadata.version("gradio")
+    with atomic_path(directory) as staged:
+        staged.mkdir(parents=True)
+        shutil.copytree(folder, staged / SPACE_MODEL_DIR, ignore=shutil.ignore_patterns("*.tmp-*", "__pycache__"))
+        for name, source in SPACE_MODULES.items():
+            shutil.copyfile(source, staged / name)
+        if text:
+            shutil.copyfile(ATTRIBUTION_SOURCE, staged / "attribution.py")
+        (staged / "app.py").write_text(
+            SPACE_APP.format(
+                title=title,
+                task=task,
+                model_dir=SPACE_MODEL_DIR,
+                explainer_import="from attribution import explain_text\n" if text else "",
+                explainer_argument=", explain_text" if text else "",
+            ),
+            encoding="utf-8",
+        )
+        (staged / "requirements.txt").write_text("\n".join(space_requirements(folder)) + "\n", encoding="utf-8")
+        (staged / "README.md").write_text(
+            SPACE_README.format(
+                title=title, task=task, gradio_version=gradio_version, license=license, model_dir=SPACE_MODEL_DIR
+            ),
+            encoding="utf-8",
+        )
+    return directory
+
+
+def space_requirements(folder: Path) -> list[str]:
+    """The packages the Space's app and the model folder's own code import (gradio comes with the Space's SDK),
+    pinned to the versions installed here, which made and tested the folder."""
+    code = "\n".join(path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py")))
+    packages = ["torch", "transformers", "numpy", "pillow"]
+    packages += [name for name in ("timm", "jieba") if f"import {name}" in code]
+    return [f"{name}=={metadata.version(name)}" for name in packages]
+
+
+__all__ = ["load_demo", "load_image_classifier", "model_kind", "write_space"]
