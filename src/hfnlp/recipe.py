@@ -132,20 +132,15 @@ class HubConfig:
     repo_id: str | None = None
     private: bool = False
     revision: str | None = None
+    license: str = "apache-2.0"  # the card's license, a Hub license id (huggingface.co/docs/hub/repositories-licenses)
 
 
 @dataclass
 class NotifierConfig:
-    """One notification target. Secrets are never written in a recipe: ``*_env`` names the environment variable."""
+    """One notification target: ``url_env`` names the environment variable holding its apprise URL(s) (``tgram://``,
+    ``mailto://``, ``slack://``, ``json://`` ...). A URL carries its credentials, so it is never written in a recipe."""
 
-    type: Literal["webhook", "wxpusher", "slack", "feishu", "dingtalk"]
-    url: str | None = None
-    url_env: str | None = None
-    token_env: str | None = None
-    secret_env: str | None = None
-    endpoint: str = "https://wxpusher.zjiecode.com"
-    uids: list[str] = field(default_factory=list)
-    topic_ids: list[int] = field(default_factory=list)
+    url_env: str
 
 
 @dataclass

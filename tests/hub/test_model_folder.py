@@ -50,7 +50,8 @@ def test_run_ends_with_a_complete_model_folder_and_card(run_of, family):
     assert not PLACEHOLDER.findall(text)
     assert [s for s in SECTIONS if s not in text] == []
     card = ModelCard.load(folder / "README.md")
-    assert card.data.library_name == "transformers" and card.data.pipeline_tag and card.data.datasets
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag and card.data.license == "apache-2.0"
+    assert card.data.datasets is None  # local data: described in the body, never named as a Hub data set
     assert card.data.language == (None if family == "image_classifier" else "en")
     metrics = json.loads((run / "metrics.json").read_text())
     reported = {(r.dataset_split, r.metric_name.split(" (")[0]): r.metric_value for r in card.data.eval_results}

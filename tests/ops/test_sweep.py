@@ -62,3 +62,16 @@ def test_a_bad_sweep_is_one_line_and_exit_2_before_any_run(make_recipe, tmp_path
     error = capsys.readouterr().err
     assert error.startswith("hfnlp: error: ") and error.count("\n") == 1 and problem in error
     assert not (tmp_path / "run-sweep").exists() and not (tmp_path / "run").exists()
+
+
+def test_sweep_curves_name_the_runs_when_no_train_loss_was_logged(tmp_path, monkeypatch):
+    from hfnlp.ops import sweep
+
+    history = [{"epoch": 1.0, "step": 4, "eval_loss": 0.6, "eval_accuracy": 0.7}]
+    live = {"log_history": history, "metric_for_best_model": "accuracy"}
+    runs = [sweep.SweepRun(name, {}, tmp_path / name, live=live) for name in ("lr-0.01", "lr-0.02")]
+    figures = []
+    monkeypatch.setattr(sweep, "save_figure", lambda figure, path: figures.append(figure))
+    sweep.plot_sweep_curves(runs, tmp_path / "loss_curves.png")
+    legends = [axes.get_legend() for axes in figures[0].axes if axes.get_legend() is not None]
+    assert [[text.get_text() for text in legend.get_texts()] for legend in legends] == [["lr-0.01", "lr-0.02"]]

@@ -46,6 +46,7 @@ _NOT_A_SCORE = re.compile(r"loss|runtime|per_second|^epoch$|^step$")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\[More Information Needed\]|\bTODO\b|\bTBD\b|\bNone\b|\bnan\b")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 
 
 @dataclass(frozen=True)
@@ -110,19 +111,22 @@ def _card_context(recipe: Recipe, task: Task, source: CardSource, repo_id: str |
     results = _results(source, metrics, final)
     examples = usage_examples(run, source.model_dir)
     language = detect_language(task.card_texts(source.run_dir, examples))
-    data_name = dataset_name(recipe)
+    hub_data = hub_dataset(recipe)
+    data_name = hub_data or dataset_name(recipe)
     card_data = ModelCardData(
         model_name=title,
         language=language,
+        license=recipe.hub.license,
         library_name="transformers",
         pipeline_tag=task.pipeline_tag,
+        base_model=task.base_model(config),
         tags=["hfnlp", recipe.model["type"], "custom_code"],
-        datasets=[data_name],
+        datasets=[hub_data] if hub_data else None,  # Hub ids only: local data is described in the card's body
         metrics=sorted({_hub_metric(name)[0] for _, scores in results for name in scores}),
         eval_results=[
             EvalResult(
                 task_type=task.pipeline_tag,
-                dataset_type=data_name,
+                dataset_type=hub_data or "custom",
                 dataset_name=data_name,
                 dataset_split=split.split(" ")[0],
                 metric_type=_hub_metric(name)[0],
@@ -145,9 +149,10 @@ def _card_context(recipe: Recipe, task: Task, source: CardSource, repo_id: str |
         "num_parameters": f"{count_parameters(source.model_dir / 'model.safetensors'):,}",
         "language_name": _LANGUAGE_NAMES.get(language or "", "natural-language"),
         "label_names": _label_names(config),
-        "data_summary": data_summary(recipe),
-        "recipe_yaml": yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True).rstrip(),
-        "hyperparameters": _hyperparameters(recipe),
+        "data_summary": data_summary(recipe, task.given_splits(recipe.data)),
+        "recipe_yaml": yaml.safe_dump(_portable(recipe.to_dict()), sort_keys=False, allow_unicode=True).rstrip(),
+        "hyperparameters": _hyperparameters(recipe, metrics),
+        "license": recipe.hub.license,
         "results": results,
         "final": final,
         "checkpoint": source.checkpoint,
@@ -200,7 +205,7 @@ def _hub_metric(name: str) -> tuple[str, str, dict[str, Any] | None]:
     return _METRICS.get(name, (name, name, None))
 
 
-def _hyperparameters(recipe: Recipe) -> list[tuple[str, Any]]:
+def _hyperparameters(recipe: Recipe, metrics: dict[str, Any]) -> list[tuple[str, Any]]:
     training = recipe.training
     length = ("max steps", training.max_steps) if training.max_steps > 0 else ("epochs", training.num_train_epochs)
     rows = [
@@ -212,13 +217,32 @@ def _hyperparameters(recipe: Recipe) -> list[tuple[str, Any]]:
         ("optimizer", f"{training.optim}, weight decay {training.weight_decay}"),
         ("gradient clipping", training.max_grad_norm),
         ("label smoothing", training.label_smoothing_factor),
-        ("mixed precision", training.mixed_precision),
+        ("mixed precision", _precision(training.mixed_precision, metrics.get("mixed_precision"))),
         ("model selection", f"best {training.metric_for_best_model} on validation ({training.eval_strategy})"),
         ("seed", recipe.seed),
     ]
     if recipe.tokenizer is not None:
         rows.append(("tokenizer", ", ".join(f"{k}={v}" for k, v in vars(recipe.tokenizer).items() if v is not None)))
     return rows
+
+
+def _precision(asked: str, used: str | None) -> str:
+    """The precision the run computed in (``metrics.json``'s ``mixed_precision``), and what the recipe asked for."""
+    if used is None:  # a run from before the resolved precision was recorded
+        return asked if asked != "auto" else "auto (the precision it resolved to was not recorded)"
+    return used if used == asked else f"{used} (recipe: {asked})"
+
+
+def _portable(value: Any) -> Any:
+    """``value`` (the recipe as data) with each absolute path cut to its file name: a card must not show this
+    machine's folders."""
+    if isinstance(value, dict):
+        return {key: _portable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_portable(item) for item in value]
+    if isinstance(value, str) and Path(value).is_absolute():
+        return Path(value).name
+    return value
 
 
 def _environment(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -287,29 +311,65 @@ def detect_language(texts: Iterable[str]) -> str | None:
     return "en" if sum(1 for c in letters if c.isascii()) / len(letters) > 0.9 else None
 
 
+def hub_dataset(recipe: Recipe) -> str | None:
+    """The Hub id of the training data when it came from the Hub (not a local folder ``datasets`` read), or ``None``."""
+    name = getattr(recipe.data, "hub", None)
+    if not name or Path(name).expanduser().exists() or not _HUB_ID.fullmatch(name):
+        return None
+    return name
+
+
 def dataset_name(recipe: Recipe) -> str:
-    """A short identifier of the training data: the Hub id, the built-in name, or the data file's name."""
+    """The training data in a few words: the Hub id, hfnlp's built-in set, or the kind of local data (never a path or
+    a local file name)."""
     data = recipe.data
-    for key in ("hub", "builtin"):
-        if getattr(data, key, None):
-            return getattr(data, key)
+    hub = hub_dataset(recipe)
+    if hub:
+        return hub
+    if getattr(data, "builtin", None):
+        return f"hfnlp built-in data set {data.builtin}"
+    if getattr(data, "hub", None):
+        return "a local data set folder"
     for key in ("train_file", "captions_file", "imagefolder"):
         if getattr(data, key, None):
-            return Path(getattr(data, key)).name
+            return f"local data ({_kind(getattr(data, key), data)})"
     raise HfnlpError("cannot name the recipe's data source")
 
 
-def data_summary(recipe: Recipe) -> str:
-    """One sentence on where the data came from and how the splits were made."""
+def data_summary(recipe: Recipe, given: set[str] | None) -> str:
+    """Where the data came from and how each split was made (``given``: the splits the source holds itself, see
+    :meth:`~hfnlp.tasks.base.Task.given_splits`; ``None``: not known without reading it), in Markdown."""
     data = recipe.data
-    if getattr(data, "hub", None):
-        origin = f"the Hub data set `{data.hub}`"
-    elif getattr(data, "builtin", None):
-        origin = f"hfnlp's embedded data set `{data.builtin}`"
-    else:
-        origin = f"local files (`{dataset_name(recipe)}`)"
-    ratios = f"validation {data.validation_ratio:.0%}, test {data.test_ratio:.0%}"
-    return f"Trained on {origin}; splits the source lacks were carved from train ({ratios}, seed {recipe.seed})."
+    hub = hub_dataset(recipe)
+    origin = f"the Hub data set [`{hub}`](https://huggingface.co/datasets/{hub})" if hub else dataset_name(recipe)
+    files = data.split_files() if hasattr(data, "split_files") and getattr(data, "train_file", None) else {}
+    lines = [f"Trained on {origin}."]
+    for split in ("train", "validation", "test"):
+        ratio = getattr(data, f"{split}_ratio", 0.0)  # train has none
+        carved = f"{ratio:.0%} of the source's train rows, carved from train with seed {recipe.seed}"
+        if split in files:
+            how = f"its own file ({_kind(str(files[split]), data)})"
+        elif given is not None and split in given:
+            how = "the source's own split"
+        elif split == "train":
+            how = "the source's data"
+        elif given is None:
+            how = f"the source's own split if it has one, else {carved}"
+        elif ratio:
+            how = carved
+        else:
+            continue  # no such split
+        lines.append(f"- {split}: {how}")
+    return "\n".join(lines)
+
+
+def _kind(path: str, data: Any) -> str:
+    """A local source in words: the ``data`` section's format, or what the name's extension says (``a CSV file``)."""
+    file_format = getattr(data, "format", "auto")  # a task's own data section may have no format key
+    if file_format != "auto":
+        return f"{file_format} format"
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return f"a {suffix.upper()} file" if suffix else "a folder"
 
 
 def count_parameters(weights: Path) -> int:
@@ -341,6 +401,7 @@ __all__ = [
     "data_summary",
     "dataset_name",
     "detect_language",
+    "hub_dataset",
     "find_placeholders",
     "render_model_card",
     "usage_examples",

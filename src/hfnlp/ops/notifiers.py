@@ -1,32 +1,41 @@
-"""Notification targets: what a notification says (:class:`Notification`) and how each service is sent it — a
-generic JSON webhook (optionally with a bearer token), WxPusher, Slack, and Feishu / DingTalk bots (optionally signed).
-Secrets come from the environment variables the recipe names and are redacted from every error message."""
+"""Notification targets: what a notification says (:class:`Notification`) and where it goes — any service
+`apprise <https://github.com/caronc/apprise>`_ knows (``tgram://``, ``mailto://``, ``slack://``, ``discord://``,
+``json://``, ``dingtalk://``, ``feishu://``, ``wxpusher://`` ... over a hundred).
+
+A target's apprise URL holds its credentials, so it only ever comes from the environment variable the recipe names
+(``url_env``); one variable may hold several URLs (separated by commas or spaces). Apprise logs URLs (paths and
+tokens included) at debug level, and so does urllib3: :class:`RedactSecrets` keeps those values out of their records.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import os
-import socket
-import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import apprise
+
 from hfnlp.errors import RecipeError
-from hfnlp.ops.notify_settings import url_problem
-from hfnlp.recipe import NotifierConfig, NotifyConfig
+from hfnlp.recipe import NotifyConfig
 
 logger = logging.getLogger(__name__)
+# The loggers that quote the URLs apprise posts to: apprise's own and, at debug level, urllib3's (requests).
+URL_LOGGERS = ("apprise", "urllib3.connectionpool")
+# How each event looks in the services that show a kind of message (colour, icon).
+NOTIFY_TYPES = {
+    "epoch_end": apprise.NotifyType.INFO,
+    "run_end": apprise.NotifyType.SUCCESS,
+    "early_stop": apprise.NotifyType.WARNING,
+    "crash": apprise.NotifyType.FAILURE,
+}
 
 
 @dataclass
 class Notification:
-    """What happened, as sent to every target (the generic webhook gets exactly :meth:`payload`)."""
+    """What happened, as sent to every target: :attr:`title` and :attr:`text`."""
 
     event: str  # epoch_end | run_end | early_stop | crash
     run: str
@@ -37,197 +46,121 @@ class Notification:
     error: str | None = None
 
     @property
-    def text(self) -> str:
-        """A one-paragraph human summary (what chat targets show)."""
+    def title(self) -> str:
+        """One line: the run, what happened and where training stood."""
         where = (
             f" at epoch {self.epoch:g}, step {self.step}" if self.epoch is not None and self.step is not None else ""
         )
-        headline = {
+        return {
             "epoch_end": f"hfnlp {self.run}: epoch done{where}",
             "run_end": f"hfnlp {self.run}: run finished{where}",
             "early_stop": f"hfnlp {self.run}: stopped early{where}",
             "crash": f"hfnlp {self.run}: CRASHED{where}",
         }[self.event]
-        lines = [headline]
-        lines += [
+
+    @property
+    def text(self) -> str:
+        """The metrics, one per line, then the error and the run folder."""
+        lines = [
             f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}"
             for key, value in self.metrics.items()
         ]
         if self.error:
             lines.append(f"error: {self.error}")
+        lines.append(f"run folder: {self.run_dir}")
         return "\n".join(lines)
 
-    def payload(self) -> dict[str, Any]:
-        """The generic JSON body."""
-        return {
-            "event": self.event,
-            "run": self.run,
-            "run_dir": self.run_dir,
-            "host": socket.gethostname(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "step": self.step,
-            "epoch": self.epoch,
-            "metrics": self.metrics,
-            "error": self.error,
-            "text": self.text,
-        }
+    @property
+    def notify_type(self) -> str:
+        """Apprise's kind of message for this event."""
+        return NOTIFY_TYPES[self.event]
 
 
-class Notifier:
-    """One target: builds the HTTP request for a notification and checks the service's answer."""
+class Target:
+    """One apprise URL: :meth:`send` delivers a notification once, within ``timeout_s`` per connection and read."""
 
-    kind = "webhook"
+    def __init__(self, plugin: Any, name: str, timeout_s: float) -> None:
+        self.plugin = plugin
+        self.name = name  # what logs call it: the recipe setting and the service, never the URL
+        plugin.socket_connect_timeout = plugin.socket_read_timeout = timeout_s
 
-    def __init__(self, url: str, secrets: tuple[str, ...] = ()) -> None:
-        self.url = url
-        self.secrets = tuple(secret for secret in secrets if secret)
+    def send(self, note: Notification) -> bool:
+        """Whether the service accepted ``note`` (apprise logs why not, redacted)."""
+        return bool(self.plugin.notify(body=note.text, title=note.title, notify_type=note.notify_type))
 
-    def request(self, note: Notification) -> tuple[str, dict[str, Any]]:
-        """``(url, json_body)`` to POST."""
-        return self.url, note.payload()
 
-    def headers(self) -> dict[str, str]:
-        """Extra HTTP headers (besides the JSON content type)."""
-        return {}
+class RedactSecrets(logging.Filter):
+    """Replaces the given secrets with ``***`` in every record of the logger it is added to."""
 
-    def check(self, answer: bytes) -> None:
-        """Raise if the service answered 2xx but reports a failure in its body."""
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret of this target replaced by ``***``."""
+        """``text`` with every secret replaced by ``***``."""
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text
 
+    def add(self) -> None:
+        """Filter the records of :data:`URL_LOGGERS` from now on."""
+        for name in URL_LOGGERS:
+            logging.getLogger(name).addFilter(self)
 
-class BearerWebhook(Notifier):
-    """The generic JSON webhook with an ``Authorization: Bearer`` token (``token_env``)."""
+    def remove(self) -> None:
+        """Stop filtering them."""
+        for name in URL_LOGGERS:
+            logging.getLogger(name).removeFilter(self)
 
-    def __init__(self, url: str, token: str, secrets: tuple[str, ...]) -> None:
-        super().__init__(url, (*secrets, token))
-        self.token = token
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-class WxPusher(Notifier):
-    """WxPusher: ``POST {endpoint}/api/send/message`` with the app token and the user / topic ids."""
-
-    kind = "wxpusher"
-
-    def __init__(self, endpoint: str, app_token: str, uids: list[str], topic_ids: list[int]) -> None:
-        super().__init__(endpoint.rstrip("/") + "/api/send/message", (app_token,))
-        self.app_token, self.uids, self.topic_ids = app_token, uids, topic_ids
-
-    def request(self, note: Notification) -> tuple[str, dict[str, Any]]:
-        body = {
-            "appToken": self.app_token,
-            "content": note.text,
-            "summary": note.text.splitlines()[0][:99],
-            "contentType": 1,
-            "uids": self.uids,
-            "topicIds": self.topic_ids,
-        }
-        return self.url, body
-
-    def check(self, answer: bytes) -> None:
-        reply = json.loads(answer or b"{}")
-        if reply.get("code") != 1000:
-            raise RuntimeError(f"WxPusher answered code {reply.get('code')}: {reply.get('msg')}")
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record's message in place; never drop it."""
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
-class Slack(Notifier):
-    """A Slack incoming webhook (the URL is the secret)."""
+def build_targets(config: NotifyConfig, environ: Mapping[str, str] = os.environ) -> tuple[list[Target], RedactSecrets]:
+    """The recipe's targets, and the filter that keeps their URLs (and the URLs' parts) out of the records of
+    :data:`URL_LOGGERS` — added to them before apprise reads a URL; :meth:`RedactSecrets.remove` takes it off.
 
-    kind = "slack"
-
-    def request(self, note: Notification) -> tuple[str, dict[str, Any]]:
-        return self.url, {"text": note.text}
-
-
-class SignedBot(Notifier):
-    """A chat bot webhook whose URL is a secret and whose messages are signed when a signing secret is set."""
-
-    def __init__(self, url: str, secret: str | None) -> None:
-        super().__init__(url, (url, secret or ""))
-        self.secret = secret
-
-
-class Feishu(SignedBot):
-    """A Feishu (Lark) custom bot; signed when a secret is configured."""
-
-    kind = "feishu"
-
-    def request(self, note: Notification) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {"msg_type": "text", "content": {"text": note.text}}
-        if self.secret:
-            timestamp = str(int(time.time()))
-            key = f"{timestamp}\n{self.secret}".encode()
-            body["timestamp"] = timestamp
-            body["sign"] = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
-        return self.url, body
-
-    def check(self, answer: bytes) -> None:
-        reply = json.loads(answer or b"{}")
-        code = reply.get("code", reply.get("StatusCode", 0))
-        if code != 0:
-            raise RuntimeError(f"Feishu answered code {code}: {reply.get('msg')}")
-
-
-class DingTalk(SignedBot):
-    """A DingTalk custom robot; signed (``&timestamp=…&sign=…``) when a secret is configured."""
-
-    kind = "dingtalk"
-
-    def request(self, note: Notification) -> tuple[str, dict[str, Any]]:
-        url = self.url
-        if self.secret:
-            timestamp = str(round(time.time() * 1000))
-            digest = hmac.new(self.secret.encode(), f"{timestamp}\n{self.secret}".encode(), hashlib.sha256).digest()
-            sign = urllib.parse.quote_plus(base64.b64encode(digest))
-            url = f"{url}{'&' if '?' in url else '?'}timestamp={timestamp}&sign={sign}"
-        return url, {"msgtype": "text", "text": {"content": note.text}}
-
-    def check(self, answer: bytes) -> None:
-        reply = json.loads(answer or b"{}")
-        if reply.get("errcode", 0) != 0:
-            raise RuntimeError(f"DingTalk answered errcode {reply.get('errcode')}: {reply.get('errmsg')}")
-
-
-def build_notifiers(config: NotifyConfig, environ: Mapping[str, str] = os.environ) -> list[Notifier]:
-    """The recipe's targets. A target whose environment variable is not set is left out with a warning
-    (training goes on); a target missing a required key is a :class:`~hfnlp.errors.RecipeError`."""
-    notifiers = []
+    A target whose environment variable is not set is left out with a warning (training goes on); one that holds no
+    URL apprise knows is a :class:`~hfnlp.errors.RecipeError` (the value is not repeated: it may be a secret)."""
+    values = {}
     for index, target in enumerate(config.notifiers):
-        where = f"notify.notifiers[{index}] ({target.type})"
-        try:
-            notifiers.append(_build(target, environ, where))
-        except KeyError as missing:
-            logger.warning("%s: environment variable %s is not set; this target is skipped", where, missing)
-    return notifiers
+        value = environ.get(target.url_env, "").strip()
+        if value:
+            values[index] = apprise.utils.parse.parse_urls(value)
+        else:
+            logger.warning(
+                "notify.notifiers[%d]: environment variable %s is not set; this target is skipped",
+                index,
+                target.url_env,
+            )
+    redact = RedactSecrets([part for urls in values.values() for url in urls for part in (url, *_url_parts(url))])
+    redact.add()
+    targets: list[Target] = []
+    for index, urls in values.items():
+        where = f"notify.notifiers[{index}]"
+        plugins = [apprise.Apprise.instantiate(url) for url in urls]
+        if not plugins or None in plugins:
+            redact.remove()
+            raise RecipeError(
+                f"{where}: ${config.notifiers[index].url_env} holds a URL apprise does not know; give service URLs "
+                "such as json://host/path, tgram://bottoken/chatid or mailto://user:password@host "
+                "(https://github.com/caronc/apprise/wiki)"
+            )
+        targets += [Target(plugin, f"{where} ({plugin.service_name})", config.timeout_s) for plugin in plugins]
+    return targets, redact
 
 
-def _build(target: NotifierConfig, environ: Mapping[str, str], where: str) -> Notifier:
-    def secret(name: str | None) -> str | None:
-        return environ[name] if name else None
-
-    if target.type == "wxpusher":
-        if not target.token_env or not (target.uids or target.topic_ids):
-            raise RecipeError(f"{where}: needs token_env and at least one of uids / topic_ids")
-        return WxPusher(target.endpoint, secret(target.token_env), target.uids, target.topic_ids)
-    url = secret(target.url_env) or target.url
-    if not url:
-        raise RecipeError(f"{where}: needs url or url_env")
-    problem = url_problem(url, written=False) if target.url_env else None  # a written one: see check_notify_settings
-    if problem:  # the URL is not repeated: it came from the environment, so it may be a secret
-        raise RecipeError(f"{where}: the URL in ${target.url_env} {problem}")
-    if target.type == "feishu":
-        return Feishu(url, secret(target.secret_env))
-    if target.type == "dingtalk":
-        return DingTalk(url, secret(target.secret_env))
-    secrets = (url,) if target.url_env else ()
-    if target.type == "slack":
-        return Slack(url, secrets)
-    token = secret(target.token_env)
-    return BearerWebhook(url, token, secrets) if token else Notifier(url, secrets)
+def _url_parts(url: str) -> list[str]:
+    """The pieces of ``url`` a log line may quote on their own, as written and decoded: user, password, path segments,
+    query values and the words of those (a ``Bearer%20TOKEN`` header value gives ``TOKEN``)."""
+    _, _, rest = url.partition("://")
+    host_and_path, _, query = rest.partition("?")
+    credentials, _, location = host_and_path.rpartition("@")
+    parts = [*credentials.split(":"), *location.split("/")[1:], *(item.partition("=")[2] for item in query.split("&"))]
+    decoded = [word for part in parts for word in urllib.parse.unquote_plus(part).split()]
+    return [part for part in {*parts, *decoded} if len(part) >= 6]  # short pieces ("json", "80") are no secret

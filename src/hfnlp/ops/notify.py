@@ -1,35 +1,29 @@
 """Run notifications: epoch end (optional), run end, early stop and crash, sent to the recipe's ``notify`` targets.
 
-Targets: a generic JSON webhook, WxPusher (``POST {endpoint}/api/send/message`` with ``appToken``, ``content``,
-``uids``/``topicIds``), and Slack-, Feishu- and DingTalk-style bot webhooks (Feishu and DingTalk optionally
-signed with ``secret_env``). Secrets — tokens, signing secrets, webhook URLs that embed a key — are read from the
-environment variables the recipe names; they are never logged, never written to the run folder, and redacted
-from error messages. ``ops/notify_settings.py`` refuses a recipe that writes one in a setting instead (the
-recipe is copied into the run folder and the model card), before any work. Sending happens on a background thread
-with a time-out and retries, so a slow or failing target never slows down or stops training; failures are logged.
+Targets are apprise URLs (:mod:`hfnlp.ops.notifiers`: Telegram, e-mail, Slack, Discord, a JSON webhook, DingTalk,
+Feishu, WxPusher and a hundred more), read from the environment variables the recipe names: a URL holds its
+credentials, so it is never written to the run folder or a card, and never logged. Sending happens on a background
+thread with a time-out and retries, so a slow or failing target never slows down or stops training; failures are
+logged.
 At the end of a run the notifications still queued get at most :func:`exit_wait_s` seconds, so a target that is
 down delays the exit by that much at most.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from hfnlp.ops.notifiers import Notification, Notifier, build_notifiers
+from hfnlp.ops.notifiers import Notification, RedactSecrets, Target, build_targets
 from hfnlp.recipe import NotifyConfig
 
 logger = logging.getLogger(__name__)
@@ -51,21 +45,27 @@ class Dispatcher:
     """Sends notifications on a background thread: time-out per try, retries with a capped back-off, failures
     logged; at :meth:`close`, what is left gets :func:`exit_wait_s` seconds in all."""
 
-    def __init__(self, notifiers: list[Notifier], timeout_s: float = 10.0, retries: int = 2) -> None:
-        self.notifiers = notifiers
+    def __init__(
+        self, targets: list[Target], timeout_s: float = 10.0, retries: int = 2, redact: RedactSecrets | None = None
+    ) -> None:
+        self.targets = targets
         self.timeout_s = timeout_s
         self.retries = retries
-        self.exit_wait_s = exit_wait_s(timeout_s, retries, len(notifiers))
+        self.exit_wait_s = exit_wait_s(timeout_s, retries, len(targets))
+        # apprise and urllib3 log the URLs posted to: their records pass through this filter until the end.
+        self._redact = redact or RedactSecrets([])
         self._deadline: float | None = None  # set by close(): tries and pauses stop there
         self._closing = threading.Event()
         self._queue: queue.Queue[Notification | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="hfnlp-notify", daemon=True)
-        if notifiers:
+        if targets:
             self._thread.start()
+        else:
+            self._redact.remove()
 
     def send(self, note: Notification) -> None:
         """Queue ``note`` for every target; returns at once."""
-        if self.notifiers:
+        if self.targets:
             self._queue.put(note)
 
     def close(self) -> None:
@@ -78,49 +78,47 @@ class Dispatcher:
         self._thread.join(self.exit_wait_s)
         if self._thread.is_alive():
             logger.warning("notifications: gave up on the undelivered ones after %g s", self.exit_wait_s)
+        else:  # a thread still sending keeps the filter: apprise may still log the URL
+            self._redact.remove()
 
     def _work(self) -> None:
         while (note := self._queue.get()) is not None:
-            for notifier in self.notifiers:
-                self._deliver(notifier, note)
+            for target in self.targets:
+                self._deliver(target, note)
 
     def _left_s(self) -> float | None:
         """Seconds left before the exit deadline (``None``: no run end yet, no deadline)."""
         return None if self._deadline is None else self._deadline - time.monotonic()
 
-    def _deliver(self, notifier: Notifier, note: Notification) -> None:
+    def _deliver(self, target: Target, note: Notification) -> None:
         for attempt in range(self.retries + 1):
             left = self._left_s()
             if left is not None and left <= 0:
                 logger.warning(
                     "notification %s to %s abandoned: the %g s allowed at the end of the run are used up",
                     note.event,
-                    notifier.kind,
+                    target.name,
                     self.exit_wait_s,
                 )
                 return
             try:
-                url, body = notifier.request(note)
-                headers = {"Content-Type": "application/json", **notifier.headers()}
-                data = json.dumps(body, ensure_ascii=False).encode()
-                request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-                timeout = self.timeout_s if left is None else min(self.timeout_s, left)
-                with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only)
-                    notifier.check(response.read())
-                logger.info("notification %s sent to %s", note.event, notifier.kind)
-                return
+                sent = target.send(note)
+                problem = "the service refused it or could not be reached (apprise's warning above says which)"
             except Exception as error:  # noqa: BLE001 — a failing target must never stop training
-                message = notifier.redact(f"{type(error).__name__}: {error}")
-                logger.warning(
-                    "notification %s to %s failed (try %d of %d): %s",
-                    note.event,
-                    notifier.kind,
-                    attempt + 1,
-                    self.retries + 1,
-                    message,
-                )
-                if attempt < self.retries:
-                    self._back_off(min(2**attempt, MAX_BACKOFF_S))
+                sent, problem = False, self._redact.redact(f"{type(error).__name__}: {error}")
+            if sent:
+                logger.info("notification %s sent to %s", note.event, target.name)
+                return
+            logger.warning(
+                "notification %s to %s failed (try %d of %d): %s",
+                note.event,
+                target.name,
+                attempt + 1,
+                self.retries + 1,
+                problem,
+            )
+            if attempt < self.retries:
+                self._back_off(min(2**attempt, MAX_BACKOFF_S))
 
     def _back_off(self, delay_s: float) -> None:
         """Pause ``delay_s`` before the next try, or less once :meth:`close` has set the exit deadline."""
@@ -137,7 +135,8 @@ class NotifyCallback(TrainerCallback):
     def __init__(self, config: NotifyConfig, run_dir: str | Path, environ: Mapping[str, str] = os.environ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
-        self.dispatcher = Dispatcher(build_notifiers(config, environ), config.timeout_s, config.retries)
+        targets, redact = build_targets(config, environ)
+        self.dispatcher = Dispatcher(targets, config.timeout_s, config.retries, redact)
         self._main = os.environ.get("RANK", "0") == "0"  # known for sure only once training begins
         self._step: int | None = None
         self._epoch: float | None = None

@@ -30,6 +30,7 @@ from hfnlp.errors import HfnlpError  # noqa: E402
 from hfnlp.ops.notify_settings import check_notify_settings  # noqa: E402
 from hfnlp.ops.session import TrainOptions, train  # noqa: E402
 from hfnlp.tasks import load_recipe  # noqa: E402
+from hfnlp.training.reports import plot_fonts, save_figure  # noqa: E402
 from hfnlp.training.run_folder import LIVE_STATUS, TRAIN_LOG, RunFolder  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -219,9 +220,15 @@ def _cell(value: Any) -> str:
 
 
 def plot_sweep_curves(runs: list[SweepRun], path: Path) -> None:
-    """Overlay every run's train and validation loss (and validation metric) against epochs."""
-    figure, (train_axes, eval_axes, metric_axes) = plt.subplots(1, 3, figsize=(17, 4.5))
+    """Overlay every run's train and validation loss (and validation metric) against epochs, with one legend naming
+    the runs, on whichever of the three plots shows the most of them."""
     metric = next((run.live.get("metric_for_best_model") for run in runs if run.live), None)
+    with plot_fonts([run.name for run in runs]):
+        _plot_sweep_curves(runs, metric, path)
+
+
+def _plot_sweep_curves(runs: list[SweepRun], metric: str | None, path: Path) -> None:
+    figure, (train_axes, eval_axes, metric_axes) = plt.subplots(1, 3, figsize=(17, 4.5))
     for index, run in enumerate(runs):
         style = {"color": f"C{index % 10}", "label": run.name, "marker": "o", "markersize": 3}
         history = run.live.get("log_history", [])
@@ -240,8 +247,9 @@ def plot_sweep_curves(runs: list[SweepRun], path: Path) -> None:
     ):
         axes.set_xlabel("epoch")
         axes.set_title(title)
-    if train_axes.lines:
-        train_axes.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    # A run keeps its colour in all three, so one legend names them: on the plot with the most runs, as train loss
+    # may not have been logged at all (fewer steps than logging_steps).
+    fullest = max((train_axes, eval_axes, metric_axes), key=lambda axes: len(axes.lines))
+    if fullest.lines:
+        fullest.legend(fontsize=7)
+    save_figure(figure, path)

@@ -12,9 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
+from timm.models import get_pretrained_cfg
 from transformers import PreTrainedModel
 
+from hfnlp.data.reading import SPLIT_ALIASES
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.models import FAMILIES, ModelFamily
 from hfnlp.recipe import Recipe
@@ -123,9 +126,44 @@ class Task:
         """Texts that show the model's language (for the card's ``language``); default: the examples."""
         return examples
 
+    def base_model(self, config: dict[str, Any]) -> str | None:
+        """The Hub id of the pretrained model the saved model (``config``: its ``config.json``) was fine-tuned from,
+        for the card's ``base_model``; ``None`` when it was trained from scratch (the default)."""
+        return None
+
+    def given_splits(self, data: Any) -> set[str] | None:
+        """The splits the recipe's ``data`` section reads from its source (train first; the others it lacks are
+        carved from train); ``None`` when that is known only once the files are read. Default: a built-in set
+        gives train, a Hub set its own splits, a section of split files the ones it names."""
+        if getattr(data, "hub", None):
+            return hub_splits(data.hub, data.hub_config)
+        if getattr(data, "builtin", None):
+            return {"train"}
+        split_files = getattr(data, "split_files", None)
+        return set(split_files()) if split_files else None
+
     def export_onnx(self, model_dir: Path) -> Any:
         """Write ``onnx/model.onnx`` into a complete model folder; tasks without an ONNX export refuse."""
         raise HfnlpError(f"ONNX export is not available for {self.name} models")
+
+
+def hub_splits(name: str, config_name: str | None) -> set[str] | None:
+    """The splits of a Hub data set (or a local folder ``datasets`` reads) under hfnlp's names (``dev`` →
+    ``validation``), from the local cache when offline; ``None`` when ``datasets`` cannot tell."""
+    try:
+        names = datasets.get_dataset_split_names(name, config_name)
+    except Exception:  # noqa: BLE001 — offline without a cache, a removed set: the card then says less
+        return None
+    return {SPLIT_ALIASES[split] for split in names if split in SPLIT_ALIASES}
+
+
+def timm_base_model(architecture: str, pretrained: bool, weights: str | None) -> str | None:
+    """The Hub id of timm's pretrained weights for ``architecture`` (e.g. ``timm/tf_efficientnet_lite0.in1k``) when
+    a model started from them — not from a local ``weights`` file, nor from scratch."""
+    if not pretrained or weights:
+        return None
+    pretrained_cfg = get_pretrained_cfg(architecture)
+    return getattr(pretrained_cfg, "hf_hub_id", None)
 
 
 class ClassificationTask(Task):

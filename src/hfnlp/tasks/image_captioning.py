@@ -41,7 +41,7 @@ from hfnlp.pipelines.image_captioning import TASK as PIPELINE_TASK
 from hfnlp.pipelines.image_captioning import ImageCaptioningPipeline
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
-from hfnlp.tasks.base import Task
+from hfnlp.tasks.base import Task, timm_base_model
 from hfnlp.tokenization.captions import CaptionTokenizerConfig, encode_captions, train_caption_tokenizer
 from hfnlp.tokenization.text import check_saved_tokenizer, load_saved_tokenizer, save_tokenizer, texts_fingerprint
 from hfnlp.training.batching import LengthBucketingTrainer
@@ -67,7 +67,9 @@ class ImageCaptioning(Task):
     image, scored with beam search (BLEU, CIDEr-D, ROUGE-L) on the validation images after every evaluation."""
 
     name = "image-captioning"
-    pipeline_tag = "image-to-text"  # the Hub's tag for captioning
+    # transformers 5 has no image-to-text pipeline any more; image-text-to-text is its captioning task (and the tag of
+    # AutoModelForImageTextToText models). The card's snippet uses the folder's own pipeline, never this tag.
+    pipeline_tag = "image-text-to-text"
     auto_class = "AutoModelForImageTextToText"
     data_config = CaptionDataConfig
     tokenizer_config = CaptionTokenizerConfig
@@ -181,6 +183,17 @@ class ImageCaptioning(Task):
 
     def card_texts(self, run_dir: Path, examples: list[str]) -> list[str]:
         return [reference for row in _samples(run_dir) for reference in row["references"]]
+
+    def base_model(self, config: dict[str, Any]) -> str | None:
+        """timm's pretrained encoder, when the captioner's encoder started from it."""
+        return timm_base_model(
+            config["encoder_name"], config.get("encoder_pretrained", False), config.get("encoder_weights")
+        )
+
+    def given_splits(self, data: Any) -> set[str] | None:
+        """A caption file or image folder may hold its own splits (Karpathy JSON, Flickr8k lists, a split column):
+        known only once read."""
+        return super().given_splits(data) if data.hub or data.builtin else None
 
 
 def _samples(run_dir: Path) -> list[dict[str, Any]]:

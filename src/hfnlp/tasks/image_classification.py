@@ -37,7 +37,7 @@ from hfnlp.models.image_classifier import (
 )
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
-from hfnlp.tasks.base import ClassificationTask
+from hfnlp.tasks.base import ClassificationTask, timm_base_model
 from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.run import FitPlan, TaskData
 from hfnlp.training.run_folder import EXAMPLE_IMAGE, RunFolder
@@ -57,6 +57,10 @@ class ImageClassification(ClassificationTask):
         super().check_recipe(recipe)
         if recipe.training.group_by_length:
             raise RecipeError("training.group_by_length: images have no length to group batches by; set it to false")
+
+    def base_model(self, config: dict[str, Any]) -> str | None:
+        """timm's pretrained backbone, when the model was fine-tuned from it."""
+        return timm_base_model(config["architecture"], config.get("pretrained", False), config.get("weights"))
 
     def load_data(self, recipe: Recipe) -> TaskData:
         data = load_image_classification(recipe.data, seed=recipe.seed)
