@@ -35,9 +35,10 @@ def test_run_ends_with_a_complete_model_folder_and_card(run_of, family):
     for name in ("model.safetensors", "config.json", "recipe.yaml", "README.md"):
         assert name in files, name
     assert not any(name.endswith((".bin", ".pt", ".pth")) for name in files), "no pickles"
-    for reference in config["auto_map"].values():
+    for reference in config.get("auto_map", {}).values():
         assert f"{reference.split('.')[0]}.py" in files, reference
     if family == "image_classifier":
+        assert config["model_type"] == "timm_wrapper" and "auto_map" not in config  # a stock folder, no remote code
         assert config["label_names"] and config["pretrained_cfg"]["input_size"]  # the image processor's settings
     elif family == "captioner":
         assert {"generation_config.json", "preprocessor_config.json", "tokenizer.json"} <= files

@@ -1,4 +1,5 @@
-"""ImageCaptioner: teacher forcing, encoder training modes, greedy and beam-search generation, attention maps."""
+"""ImageCaptioner: teacher forcing, encoder training modes, and generation through transformers' GenerationMixin
+(greedy, beam search, sampling, logits processors, length limits), attention maps."""
 
 from __future__ import annotations
 
@@ -125,6 +126,7 @@ def test_beam_search_with_enough_beams_finds_the_best_caption(tiny_model, length
         max_new_tokens=2,
         length_penalty=length_penalty,
         return_dict_in_generate=True,
+        output_scores=True,
     )
     found = [w for w in output.sequences[0, 1:].tolist() if w != PAD]
     assert tuple(found) == best
@@ -173,5 +175,146 @@ def test_generation_settings_come_from_the_saved_generation_config(tmp_path, tin
     pixels = images(2, seed=4)
     assert torch.equal(loaded.generate(pixel_values=pixels), tiny_model.generate(pixel_values=pixels))
     assert loaded.generate(pixel_values=pixels).shape[1] <= 4
-    with pytest.raises(ValueError, match="unsupported"):
+    with pytest.raises(ValueError, match="not_a_setting"):
         loaded.generate(pixel_values=pixels, not_a_setting=1)
+
+
+# ---- transformers' generation: every standard setting is honoured, or refused by name ----
+
+
+def caption_words(sequence: list[int]) -> list[int]:
+    """The words of a generated sequence: after the start word, up to (without) the end word."""
+    words = sequence[1:]
+    return words[: words.index(EOS)] if EOS in words else words
+
+
+def normalised_score(model: ImageCaptioner, pixels: torch.Tensor, sequence: list[int], length_penalty: float) -> float:
+    """Log-probability of a generated sequence (start and padding words banned), recomputed by teacher forcing from
+    scratch, divided by ``generated length ** length_penalty`` as beam search scores it."""
+    generated = sequence[1 : sequence.index(EOS) + 1] if EOS in sequence else sequence[1:]
+    ids = torch.tensor([[BOS, *generated, PAD]])
+    log_probs = torch.log_softmax(model(pixel_values=pixels, input_ids=ids).logits[0], -1)
+    log_probs[:, [BOS, PAD]] = float("-inf")
+    total = sum(log_probs[position, word].item() for position, word in enumerate(generated))
+    return total / len(generated) ** length_penalty
+
+
+def repeats(sequence: list[int]) -> int:
+    words = caption_words(sequence)
+    return len(words) - len(set(words))
+
+
+@pytest.mark.parametrize("num_beams", [2, 5])
+def test_beam_scores_match_a_recomputation_so_the_state_follows_its_beam(tiny_model, num_beams):
+    # A beam whose LSTM state came from another beam (wrong reordering) would be scored with the other's state.
+    pixels = images(4, seed=5)
+    output = tiny_model.generate(
+        pixel_values=pixels, num_beams=num_beams, max_new_tokens=7, output_scores=True, return_dict_in_generate=True
+    )
+    for index in range(4):
+        sequence = output.sequences[index].tolist()
+        expected = normalised_score(tiny_model, pixels[index : index + 1], sequence, 1.0)
+        assert output.sequences_scores[index].item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_beam_search_scores_at_least_as_well_as_greedy(tiny_model):
+    pixels = images(4, seed=6)
+    greedy = tiny_model.generate(pixel_values=pixels, num_beams=1, max_new_tokens=6)
+    beam = tiny_model.generate(
+        pixel_values=pixels, num_beams=6, max_new_tokens=6, output_scores=True, return_dict_in_generate=True
+    )
+    for index in range(4):
+        greedy_score = normalised_score(tiny_model, pixels[index : index + 1], greedy[index].tolist(), 1.0)
+        assert beam.sequences_scores[index].item() >= greedy_score - 1e-5
+
+
+def test_decoding_carries_the_lstm_state_instead_of_rereading_the_prefix(tiny_model, monkeypatch):
+    steps = []
+    step = tiny_model._step
+    monkeypatch.setattr(tiny_model, "_step", lambda words, *args: steps.append(words.shape[0]) or step(words, *args))
+    sequences = tiny_model.generate(pixel_values=images(2), num_beams=1, max_new_tokens=6, min_new_tokens=6)
+    assert sequences.shape == (2, 7)
+    assert steps == [2] * 6  # one decoder step per generated word, for both images at once
+    steps.clear()
+    tiny_model.generate(pixel_values=images(2), num_beams=3, max_new_tokens=6, min_new_tokens=6)
+    assert len(steps) == 6
+
+
+def test_sampling_is_reproducible_with_a_seed_and_follows_temperature_top_k_and_top_p(tiny_model):
+    pixels = images(4, seed=8)
+    greedy = tiny_model.generate(pixel_values=pixels, num_beams=1, max_new_tokens=8)
+
+    def sample(seed: int, **settings) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return tiny_model.generate(pixel_values=pixels, num_beams=1, max_new_tokens=8, do_sample=True, **settings)
+
+    assert torch.equal(sample(1, temperature=2.0), sample(1, temperature=2.0))
+    assert not torch.equal(sample(1, temperature=2.0), sample(2, temperature=2.0))
+    hot = sample(1, temperature=2.0)
+    assert hot.shape != greedy.shape or not torch.equal(hot, greedy)
+    # keeping only the most likely word makes sampling greedy, whatever the temperature
+    assert torch.equal(sample(3, temperature=2.0, top_k=1), greedy)
+    assert torch.equal(sample(3, temperature=2.0, top_k=0, top_p=1e-6), greedy)
+
+
+def test_num_return_sequences_gives_several_captions_per_image(tiny_model):
+    pixels = images(2, seed=9)
+    beams = tiny_model.generate(
+        pixel_values=pixels,
+        num_beams=4,
+        num_return_sequences=3,
+        max_new_tokens=5,
+        output_scores=True,
+        output_attentions=True,
+    )
+    assert beams.sequences.shape[0] == 6 and beams.attentions.shape[0] == 6
+    for image in range(2):
+        rows = beams.sequences[image * 3 : (image + 1) * 3].tolist()
+        assert len({tuple(row) for row in rows}) == 3  # three different captions, best first
+        scores = beams.sequences_scores[image * 3 : (image + 1) * 3].tolist()
+        assert scores == sorted(scores, reverse=True)
+    torch.manual_seed(0)
+    samples = tiny_model.generate(pixel_values=pixels, num_beams=1, do_sample=True, num_return_sequences=5)
+    assert samples.shape[0] == 10
+
+
+def test_no_repeat_ngram_size_and_repetition_penalty_stop_repeated_words(tiny_model):
+    pixels = images(2, seed=1)
+    greedy = tiny_model.generate(pixel_values=pixels, num_beams=1, max_new_tokens=8)
+    assert all(repeats(row) > 0 for row in greedy.tolist())  # this model repeats itself
+    no_repeat = tiny_model.generate(pixel_values=pixels, num_beams=1, max_new_tokens=8, no_repeat_ngram_size=1)
+    assert all(repeats(row) == 0 for row in no_repeat.tolist())
+    beam_no_repeat = tiny_model.generate(pixel_values=pixels, num_beams=3, max_new_tokens=8, no_repeat_ngram_size=1)
+    assert all(repeats(row) == 0 for row in beam_no_repeat.tolist())
+    penalised = tiny_model.generate(pixel_values=pixels, num_beams=1, max_new_tokens=8, repetition_penalty=5.0)
+    assert sum(map(repeats, penalised.tolist())) < sum(map(repeats, greedy.tolist()))
+
+
+def test_max_and_min_new_tokens_bound_the_caption_length(tiny_model):
+    pixels = images(3, seed=2)
+    for num_beams in (1, 3):
+        assert tiny_model.generate(pixel_values=pixels, num_beams=num_beams, max_new_tokens=3).shape[1] <= 4
+    with torch.no_grad():
+        tiny_model.output.bias[EOS] += 20.0  # the end word first, unless forbidden
+    assert tiny_model.generate(pixel_values=pixels, num_beams=1, max_new_tokens=6)[:, 1].eq(EOS).all()
+    for num_beams in (1, 3):
+        sequences = tiny_model.generate(pixel_values=pixels, num_beams=num_beams, max_new_tokens=10, min_new_tokens=4)
+        for row in sequences.tolist():
+            assert row.index(EOS) == 5  # four words, then the end word as soon as it is allowed
+
+
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"penalty_alpha": 0.6, "top_k": 4}, "penalty_alpha"),
+        ({"num_beams": 4, "num_beam_groups": 2, "diversity_penalty": 1.0}, "num_beam_groups"),
+        ({"use_cache": False}, "use_cache"),
+        ({"cache_implementation": "static"}, "cache_implementation"),
+        ({"output_hidden_states": True, "return_dict_in_generate": True}, "output_hidden_states"),
+        ({"force_words_ids": [[5]]}, "force_words_ids"),
+        ({"num_beems": 3}, "num_beems"),
+    ],
+)
+def test_settings_the_captioner_cannot_honour_are_refused_by_name(tiny_model, settings, named):
+    with pytest.raises(ValueError, match=named):
+        tiny_model.generate(pixel_values=images(1), max_new_tokens=3, **settings)

@@ -136,6 +136,23 @@ def test_pipeline_attention_output_matches_generate(synthetic_run, scene_files):
     assert "image-captioning" in PIPELINE_REGISTRY.get_supported_tasks()
 
 
+def test_pipeline_passes_any_generation_setting_and_returns_every_sequence(synthetic_run, scene_files):
+    captioner = pipeline("image-captioning", model=str(synthetic_run[0] / "model"))
+    settings = {"num_return_sequences": 3, "no_repeat_ngram_size": 1}
+    outputs = captioner(scene_files[0], num_beams=4, generate_kwargs=settings, output_attentions=True)
+    assert len({output["generated_text"] for output in outputs}) == 3
+    for output in outputs:
+        assert len(set(output["words"])) == len(output["words"])  # no word twice
+        assert output["attention"].shape[0] == len(output["words"])
+
+    def sample(seed: int) -> list[str]:
+        torch.manual_seed(seed)
+        hot = {"do_sample": True, "temperature": 3.0, "num_return_sequences": 4}
+        return [output["generated_text"] for output in captioner(scene_files[1], num_beams=1, generate_kwargs=hot)]
+
+    assert sample(0) == sample(0) and len(set(sample(0))) > 1
+
+
 def test_feature_cache_is_reused_and_matches_the_encoder(synthetic_run):
     from hfnlp.data.captions import load_caption_data
     from hfnlp.tasks import recipe_from_dict

@@ -1,7 +1,7 @@
 """Image classification end to end through ``hfnlp train``: a tiny timm backbone learns generated shapes, the run
-folder is complete, and the saved model predicts identically after reloading, through ``pipeline``, and in a
-process where hfnlp cannot be imported. Plus the fine-tuning parts: head learning rate, layer decay, freezing,
-mixup in the trainer."""
+folder is complete, and the saved model, a stock transformers ``timm_wrapper`` folder, predicts identically after
+reloading, through ``pipeline``, and in a process where hfnlp cannot be imported, without remote code. Plus the
+fine-tuning parts: head learning rate, layer decay, freezing, mixup and the soft-target loss in the trainer."""
 
 from __future__ import annotations
 
@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from transformers import AutoModelForImageClassification, TrainerState, TrainingArguments, pipeline
+from transformers import (
+    AutoImageProcessor,
+    AutoModelForImageClassification,
+    TimmWrapperForImageClassification,
+    TrainerState,
+    TrainingArguments,
+    pipeline,
+)
 
 from hfnlp.cli import main
 from hfnlp.data.augmentation import AugmentationConfig, build_mixup, mix_batch
@@ -28,6 +35,7 @@ from hfnlp.tasks import load_recipe, recipe_from_dict
 from hfnlp.tasks.image_classification import (
     FreezeBackboneCallback,
     ImageClassificationTrainer,
+    SoftTargetCrossEntropy,
     fine_tuning_param_groups,
 )
 from tests.conftest import write_image_recipe
@@ -70,15 +78,18 @@ def test_tiny_backbone_learns_above_chance_and_writes_a_complete_run_folder(trai
     assert config["label_names"] == LABELS and config["num_classes"] == 3
     assert config["pretrained_cfg"]["input_size"] == [3, 40, 40]
     assert config["image_processor_type"] == "TimmWrapperImageProcessor"
-    assert set(config["auto_map"]) == {"AutoConfig", "AutoModelForImageClassification"}
+    # a stock transformers folder: no remote code to trust
+    assert config["model_type"] == "timm_wrapper" and config["architectures"] == ["TimmWrapperForImageClassification"]
+    assert "auto_map" not in config and not list(model_dir.glob("*.py"))
 
 
 def test_saved_model_reloads_and_predicts_as_the_trained_one(trained_run):
     recipe = load_recipe(trained_run / "recipe.yaml")
     test = load_image_classification(recipe.data, seed=recipe.seed, validate=False).splits["test"]
     images = [open_image(record) for record in test["image"]]
-    model = AutoModelForImageClassification.from_pretrained(trained_run / "model", trust_remote_code=True).eval()
-    classifier = pipeline("image-classification", model=str(trained_run / "model"), trust_remote_code=True)
+    model = AutoModelForImageClassification.from_pretrained(trained_run / "model").eval()
+    assert type(model) is TimmWrapperForImageClassification
+    classifier = pipeline("image-classification", model=str(trained_run / "model"))
     with torch.no_grad():
         logits = model(**classifier.image_processor(images)).logits
     predicted = logits.argmax(-1).tolist()
@@ -106,10 +117,16 @@ class BlockHfnlp:
         if name == "hfnlp" or name.startswith("hfnlp."):
             raise ImportError(f"hfnlp is not installed here ({name})")
 sys.meta_path.insert(0, BlockHfnlp())
+import torch
 from PIL import Image
-from transformers import pipeline
-classifier = pipeline("image-classification", model=sys.argv[1], trust_remote_code=True)
-outputs = classifier([Image.open(path).convert("RGB") for path in sys.argv[2:]], top_k=3)
+from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
+torch.set_num_threads(1)
+images = [Image.open(path).convert("RGB") for path in sys.argv[2:]]
+model = AutoModelForImageClassification.from_pretrained(sys.argv[1]).eval()  # no trust_remote_code
+with torch.no_grad():
+    logits = model(**AutoImageProcessor.from_pretrained(sys.argv[1])(images, return_tensors="pt")).logits.tolist()
+outputs = {"logits": logits, "pipeline": pipeline("image-classification", model=sys.argv[1])(images, top_k=3),
+           "model_class": type(model).__module__ + "." + type(model).__name__}
 try:
     import hfnlp  # noqa: F401
     outputs = "hfnlp was importable"
@@ -120,7 +137,7 @@ print(json.dumps(outputs))
 
 
 @pytest.mark.slow
-def test_saved_model_loads_where_hfnlp_cannot_be_imported(trained_run, shapes_dir):
+def test_saved_model_loads_without_hfnlp_and_without_remote_code(trained_run, shapes_dir):
     paths = [str(shapes_dir / label / "000.jpg") for label in LABELS]
     result = subprocess.run(
         [sys.executable, "-c", BLOCK_HFNLP, str(trained_run / "model"), *paths],
@@ -132,13 +149,31 @@ def test_saved_model_loads_where_hfnlp_cannot_be_imported(trained_run, shapes_di
     )
     assert result.returncode == 0, result.stderr[-2000:]
     outside = json.loads(result.stdout.strip().splitlines()[-1])
-    inside = pipeline("image-classification", model=str(trained_run / "model"), trust_remote_code=True)(
-        [open_image({"path": path, "bytes": None}) for path in paths], top_k=3
-    )
-    assert [[o["label"] for o in row] for row in outside] == [[o["label"] for o in row] for row in inside]
+    assert outside["model_class"].startswith("transformers.models.timm_wrapper.")
+    images = [open_image({"path": path, "bytes": None}) for path in paths]
+    model = AutoModelForImageClassification.from_pretrained(trained_run / "model").eval()
+    with torch.no_grad():
+        inside = model(**AutoImageProcessor.from_pretrained(trained_run / "model")(images, return_tensors="pt")).logits
+    np.testing.assert_allclose(outside["logits"], inside.numpy(), atol=1e-5)
+    in_process = pipeline("image-classification", model=str(trained_run / "model"))(images, top_k=3)
+    assert [[o["label"] for o in row] for row in outside["pipeline"]] == [
+        [o["label"] for o in row] for row in in_process
+    ]
     np.testing.assert_allclose(
-        [[o["score"] for o in row] for row in outside], [[o["score"] for o in row] for row in inside], atol=1e-6
+        [[o["score"] for o in row] for row in outside["pipeline"]],
+        [[o["score"] for o in row] for row in in_process],
+        atol=1e-6,
     )
+
+
+def test_folders_of_earlier_hfnlp_versions_still_load(tmp_path):
+    model = tiny_model().eval()
+    model.save_pretrained(tmp_path)  # the hfnlp_image_classifier folder of earlier versions, with its auto_map
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "hfnlp_image_classifier"
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(pixel_values=pixels).logits, model(pixel_values=pixels).logits)
 
 
 def tiny_model(**model):
@@ -198,10 +233,23 @@ def test_trainer_mixes_training_batches_and_the_model_takes_soft_targets(tmp_pat
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert model.config.problem_type is None  # soft targets did not turn it into a multi-label model
 
-    model.eval()  # evaluation batches are never mixed
+    model.eval()  # evaluation batches are never mixed; their class indices are smoothed as mixup's targets are
     with torch.no_grad():
-        plain = torch.nn.functional.cross_entropy(model(pixel_values=inputs["pixel_values"]).logits, inputs["labels"])
-        assert trainer.compute_loss(model, dict(inputs)).item() == pytest.approx(plain.item(), rel=1e-5)
+        logits = model(pixel_values=inputs["pixel_values"]).logits
+        smoothed = torch.nn.functional.cross_entropy(logits, inputs["labels"], label_smoothing=0.1)
+        assert trainer.compute_loss(model, dict(inputs)).item() == pytest.approx(smoothed.item(), rel=1e-5)
+
+
+def test_loss_smooths_class_indices_and_sums_over_the_accumulated_batch_when_trainer_says_its_size():
+    logits = torch.randn(4, 3)
+    labels = torch.tensor([0, 2, 1, 1])
+    targets = torch.nn.functional.one_hot(labels, 3).float() * 0.9 + 0.1 / 3  # the same smoothing, as soft targets
+    loss = SoftTargetCrossEntropy(label_smoothing=0.1)
+    mean = loss({"logits": logits}, labels)
+    assert mean.item() == pytest.approx(-(targets * logits.log_softmax(-1)).sum(-1).mean().item(), rel=1e-5)
+    assert loss({"logits": logits}, targets).item() == pytest.approx(mean.item(), rel=1e-5)  # soft: as given
+    # two accumulated batches of 4 images: each contributes its sum / 8, so the steps add up to the mean over 8
+    assert loss({"logits": logits}, labels, num_items_in_batch=8).item() == pytest.approx(mean.item() / 2, rel=1e-5)
 
 
 def test_labels_come_from_the_data_and_model_values_are_checked_when_the_recipe_loads():

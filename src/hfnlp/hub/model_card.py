@@ -120,7 +120,7 @@ def _card_context(recipe: Recipe, task: Task, source: CardSource, repo_id: str |
         library_name="transformers",
         pipeline_tag=task.pipeline_tag,
         base_model=task.base_model(config),
-        tags=["hfnlp", recipe.model["type"], "custom_code"],
+        tags=["hfnlp", recipe.model["type"], *(["custom_code"] if "auto_map" in config else [])],
         datasets=[hub_data] if hub_data else None,  # Hub ids only: local data is described in the card's body
         metrics=sorted({_hub_metric(name)[0] for _, scores in results for name in scores}),
         eval_results=[

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,17 @@ from hfnlp.data.images import open_image
 from hfnlp.errors import RecipeError
 from hfnlp.models import FAMILIES
 from hfnlp.models.image_classifier import (
+    CODE_FILES,
     ImageClassifierConfig,
     ImageClassifierForImageClassification,
     head_parameters,
     image_classifier_config,
+    timm_wrapper_config,
 )
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
 from hfnlp.tasks.base import ClassificationTask, timm_base_model
+from hfnlp.training.atomic import write_text
 from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.run import FitPlan, TaskData
 from hfnlp.training.run_folder import EXAMPLE_IMAGE, RunFolder
@@ -96,6 +100,14 @@ class ImageClassification(ClassificationTask):
                 "mixup": build_mixup(augmentation, num_labels, recipe.training.label_smoothing_factor),
             },
         )
+
+    def complete_model_folder(self, model: PreTrainedModel, processor: None, folder: Path) -> None:
+        """Make the saved folder a stock transformers ``timm_wrapper`` one (see
+        :mod:`hfnlp.models.image_classifier.folder`): ``config.json`` rewritten, hfnlp's code files removed."""
+        super().complete_model_folder(model, processor, folder)
+        write_text(folder / "config.json", timm_wrapper_config(model.config).to_json_string(use_diff=True))
+        for name in CODE_FILES:
+            (folder / name).unlink(missing_ok=True)
 
     def card_examples(self, run: RunFolder, data: TaskData) -> list[str]:
         """The first test image, saved as ``example.png`` in the run folder (the card copies it into the model
@@ -199,16 +211,41 @@ class FreezeBackboneCallback(TrainerCallback):
             self.frozen = frozen
 
 
+@dataclass(frozen=True)
+class SoftTargetCrossEntropy:
+    """The image classifier's loss, as Trainer's ``compute_loss_func``: cross-entropy against class indices (batch,),
+    smoothed by ``label_smoothing``, or against class probabilities (batch, num_labels), which is what mixup / cutmix
+    make (with the smoothing already in them).
+
+    Summed and divided by ``num_items_in_batch`` when Trainer gives it (the images of the whole accumulated batch,
+    which is what Trainer expects of a ``compute_loss_func``), else averaged over the batch.
+    """
+
+    label_smoothing: float = 0.0
+
+    def __call__(
+        self, outputs: Any, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
+        logits = outputs["logits"]
+        labels = labels.to(logits.device)
+        smoothing = self.label_smoothing if labels.ndim == 1 else 0.0
+        if num_items_in_batch is None:
+            return torch.nn.functional.cross_entropy(logits, labels, label_smoothing=smoothing)
+        total = torch.nn.functional.cross_entropy(logits, labels, reduction="sum", label_smoothing=smoothing)
+        return total / num_items_in_batch
+
+
 class ImageClassificationTrainer(LengthBucketingTrainer):
-    """``Trainer`` with the fine-tuning parameter groups and, when given ``mixup``, mixup / cutmix applied to
-    training batches (the model's loss takes the resulting soft targets)."""
+    """``Trainer`` with the fine-tuning parameter groups, the :class:`SoftTargetCrossEntropy` loss and, when given
+    ``mixup``, mixup / cutmix applied to training batches."""
 
     def __init__(self, *args: Any, mixup: Mixup | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.mixup = mixup
-        if mixup is not None:
-            # the smoothing is already in mixup's soft targets; Trainer's smoother only takes class indices
-            self.label_smoother = None
+        # The model's own loss would read soft targets as multi-label ones; this loss also does the smoothing that
+        # Trainer's label smoother (class indices only) would.
+        self.compute_loss_func = SoftTargetCrossEntropy(self.args.label_smoothing_factor)
+        self.label_smoother = None
 
     def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
         """The optimizer of ``args.optim`` over :func:`fine_tuning_param_groups`."""
@@ -225,7 +262,7 @@ class ImageClassificationTrainer(LengthBucketingTrainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> Any:
-        """Mix training batches (never evaluation ones) before the usual loss."""
+        """Mix training batches (never evaluation ones) before the loss."""
         if self.mixup is not None and model.training:
             inputs = dict(inputs)
             inputs["pixel_values"], inputs["labels"] = mix_batch(self.mixup, inputs["pixel_values"], inputs["labels"])

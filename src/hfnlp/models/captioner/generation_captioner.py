@@ -1,4 +1,6 @@
-"""Caption generation for ImageCaptioner: greedy decoding and batched beam search over its decoder steps.
+"""Caption generation for ImageCaptioner through transformers' ``GenerationMixin``: greedy, beam search, sampling
+and every logits processor (``no_repeat_ngram_size``, ``repetition_penalty``, ...), with the LSTM state carried
+from step to step in a :class:`CaptionerCache`.
 
 Self-contained on purpose: transformers copies this file with ``modeling_captioner.py`` next to the weights for
 ``trust_remote_code`` loading, where hfnlp is not installed, so it imports only torch and transformers.
@@ -6,214 +8,189 @@ Self-contained on purpose: transformers copies this file with ``modeling_caption
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import GenerationConfig, GenerationMixin
 from transformers.utils import ModelOutput
 
+# Generation settings that the captioner cannot honour, each with its default values (a setting counts as given when
+# it is none of them) and why: refused by name rather than silently ignored.
+DECODER_STATE = "the LSTM decoder carries its own state from step to step"
+MOVED_TO_HUB = "a decoding strategy transformers moved to Hub code"
+UNSUPPORTED_SETTINGS: dict[str, tuple[tuple[Any, ...], str]] = {
+    "use_cache": ((None, True), DECODER_STATE),
+    "cache_implementation": ((None,), DECODER_STATE),
+    "prefill_chunk_size": ((None,), DECODER_STATE),
+    "output_hidden_states": ((None, False), "the decoder has one LSTM cell, no hidden states per layer"),
+    "prompt_lookup_num_tokens": ((None,), "assisted decoding needs a croppable cache"),
+    "assistant_early_exit": ((None,), "assisted decoding needs a croppable cache"),
+    "use_mtp": ((None, False), "assisted decoding needs a croppable cache"),
+    "penalty_alpha": ((None, 0, 0.0), MOVED_TO_HUB),
+    "dola_layers": ((None,), MOVED_TO_HUB),
+    "num_beam_groups": ((None, 1), MOVED_TO_HUB),
+    "diversity_penalty": ((None, 0, 0.0), MOVED_TO_HUB),
+    "constraints": ((None,), MOVED_TO_HUB),
+    "force_words_ids": ((None,), MOVED_TO_HUB),
+}
+UNSUPPORTED_ARGUMENTS = ("assistant_model", "cache", "inputs_embeds")
+
 
 @dataclass
 class CaptionGenerationOutput(ModelOutput):
-    """Output of :meth:`ImageCaptioner.generate` with ``return_dict_in_generate=True``.
+    """Output of :meth:`ImageCaptioner.generate` with ``return_dict_in_generate=True`` or ``output_attentions=True``.
 
     Args:
-        sequences: Word ids, shape (batch, length): the start word, the caption, the end word, then padding.
-        sequences_scores: Log-probability of each caption divided by ``length ** length_penalty``.
+        sequences: Word ids, shape (batch × num_return_sequences, length): the start word, the caption, the end
+            word, then padding.
+        sequences_scores: With beam search and ``output_scores=True``: each caption's log-probability divided by
+            ``generated length ** length_penalty``.
+        scores: With ``output_scores=True``: the processed next-word scores of each step (transformers' ``scores``).
+        logits: With ``output_logits=True``: the raw next-word logits of each step.
+        beam_indices: With beam search and ``output_logits=True``: the beam each word of ``sequences`` came from.
         attentions: With ``output_attentions=True``: the attention weights used to predict each word of
             ``sequences[:, 1:]``, shape (batch, length - 1, height, width) when the feature-map grid is known (from
-            ``pixel_values``), else (batch, length - 1, regions); zero after the end word and without attention.
+            ``pixel_values``), else (batch, length - 1, regions); zero after the end word; ``None`` without
+            attention.
     """
 
     sequences: torch.LongTensor | None = None
     sequences_scores: torch.FloatTensor | None = None
+    scores: tuple[torch.FloatTensor, ...] | None = None
+    logits: tuple[torch.FloatTensor, ...] | None = None
+    beam_indices: torch.LongTensor | None = None
     attentions: torch.FloatTensor | None = None
 
 
+class CaptionerCache:
+    """The decoder's state between generation steps: the LSTM's ``(hidden, cell)`` and the attention's projected
+    image features, one row per sequence being generated. ``forward`` creates and updates it; beam search reorders
+    it with :meth:`reorder_cache`."""
+
+    # What transformers' generation loop asks of a cache before deciding how to drive it.
+    is_compileable = False
+    is_croppable = False
+
+    def __init__(self, state: tuple[torch.Tensor, torch.Tensor], projected: torch.Tensor | None, length: int) -> None:
+        self.state = state
+        self.projected = projected
+        self.length = length
+
+    def get_seq_length(self) -> int:
+        """Number of words the decoder has read so far."""
+        return self.length
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Make row ``i`` continue the beam at row ``beam_idx[i]`` (in place)."""
+        # Only the LSTM state differs between beams: beam_idx picks among the beams of one image, whose projected
+        # features (like the image features themselves) are the same rows, so copying them would change nothing.
+        self.state = tuple(part.index_select(0, beam_idx.to(part.device)) for part in self.state)
+
+
 class CaptionGenerationMixin(GenerationMixin):
-    """``generate`` for :class:`ImageCaptioner`, which provides ``_features`` (image features and grid), ``_start``
-    (initial decoder state) and ``_step`` (one decoder step); transformers' own generation loop does not fit an
-    LSTM decoder that attends over image regions."""
+    """``generate`` for :class:`ImageCaptioner`: encodes the images once, then runs transformers' generation loop
+    over the decoder (``forward`` with a :class:`CaptionerCache`). The model provides ``_features`` (image features
+    and grid) and ``forward``."""
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # The decoder's state is an LSTM's, not attention keys and values: forward makes its own CaptionerCache.
+        return False
 
     @torch.no_grad()
     def generate(
         self,
         pixel_values: torch.FloatTensor | None = None,
         encoder_features: torch.FloatTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
         generation_config: GenerationConfig | None = None,
-        output_attentions: bool = False,
-        return_dict_in_generate: bool = False,
-        **kwargs,
+        **kwargs: Any,
     ) -> torch.LongTensor | CaptionGenerationOutput:
-        """Caption a batch of images by greedy decoding (``num_beams=1``) or beam search.
+        """Caption a batch of images with transformers' generation (see ``GenerationMixin.generate``).
 
         Args:
             pixel_values: Images, shape (batch, 3, height, width); or give ``encoder_features``.
             encoder_features: Precomputed feature maps instead of ``pixel_values``.
+            input_ids: The beginning of each caption, starting with the start word; default: the start word alone.
             generation_config: Settings; defaults to ``self.generation_config`` (``generation_config.json``).
-            output_attentions: Also return the attention weights used for each word (implies a dict output).
-            return_dict_in_generate: Return a :class:`CaptionGenerationOutput` instead of the ids only.
-            **kwargs: Overrides of ``generation_config`` fields: ``num_beams``, ``max_new_tokens``,
-                ``max_length`` (counting the start word), ``length_penalty``.
+            **kwargs: Overrides of ``generation_config`` fields — ``num_beams``, ``do_sample``, ``temperature``,
+                ``top_k``, ``top_p``, ``no_repeat_ngram_size``, ``repetition_penalty``, ``length_penalty``,
+                ``max_new_tokens``, ``min_new_tokens``, ``num_return_sequences``, ``output_scores``,
+                ``return_dict_in_generate``, ... — and ``GenerationMixin.generate`` arguments (``logits_processor``,
+                ``stopping_criteria``, ``streamer``). ``output_attentions=True`` adds each word's attention map (and
+                implies a dict output).
 
         Returns:
-            Word ids (batch, length) beginning with the start word, or a :class:`CaptionGenerationOutput`.
+            Word ids (batch × num_return_sequences, length) beginning with the start word, or a
+            :class:`CaptionGenerationOutput`.
+
+        Raises:
+            ValueError: A setting the captioner cannot honour (named), or an argument no part of generation uses.
         """
-        config = copy.deepcopy(generation_config if generation_config is not None else self.generation_config)
-        unused = config.update(**kwargs)
-        if unused:
-            raise ValueError(f"generate() got unsupported arguments: {', '.join(sorted(unused))}")
-        # transformers leaves unset fields at None and applies its defaults inside its own generate()
-        for name, default in (("num_beams", 1), ("length_penalty", 1.0), ("max_length", 20)):
-            if getattr(config, name) is None:
-                setattr(config, name, default)
-        max_new_tokens = config.max_new_tokens or config.max_length - 1
-        if max_new_tokens < 1:
-            raise ValueError(f"nothing to generate: max_new_tokens={max_new_tokens}")
+        if kwargs.get("output_attentions"):
+            kwargs.setdefault("return_dict_in_generate", True)
+        config, model_kwargs = self._prepare_generation_config(generation_config, **kwargs)
+        check_supported(config, model_kwargs)
+        # The start and padding words are never a valid next word (the model was never taught otherwise).
+        config.suppress_tokens = sorted(
+            {*(config.suppress_tokens or []), config.bos_token_id, config.pad_token_id} - {None}
+        )
+        # Attention maps come from one teacher-forced pass over the finished captions: the loop's own per-step
+        # attentions belong to beams that beam search reorders and drops.
+        with_attentions = bool(model_kwargs.pop("output_attentions", False))
+        config.output_attentions = False
         was_training = self.training
         self.eval()
         try:
             features, grid = self._features(pixel_values, encoder_features)
-            search = self._beam_search if config.num_beams > 1 else self._greedy
-            sequences, scores, attentions = search(features, config, max_new_tokens)
+            if input_ids is None:
+                input_ids = torch.full((features.shape[0], 1), config.bos_token_id, device=features.device)
+            if config.max_new_tokens is not None:
+                # The same limit as max_length, which transformers would otherwise warn overrides the model's own
+                config.max_length, config.max_new_tokens = input_ids.shape[1] + config.max_new_tokens, None
+            output = super().generate(
+                generation_config=config, input_ids=input_ids, encoder_features=features, **model_kwargs
+            )
+            sequences = output.sequences if config.return_dict_in_generate else output
+            attentions = self._word_attentions(features, sequences, grid) if with_attentions else None
         finally:
             self.train(was_training)
-        if not (return_dict_in_generate or output_attentions):
+        if not config.return_dict_in_generate:
             return sequences
-        if output_attentions and attentions is not None and grid is not None:
-            attentions = attentions.reshape(*attentions.shape[:2], *grid)
         return CaptionGenerationOutput(
-            sequences=sequences, sequences_scores=scores, attentions=attentions if output_attentions else None
+            sequences=sequences,
+            sequences_scores=output.get("sequences_scores"),
+            scores=output.get("scores"),
+            logits=output.get("logits"),
+            beam_indices=output.get("beam_indices"),
+            attentions=attentions,
         )
 
-    @staticmethod
-    def _next_word_log_probs(logits: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
-        # The start and padding words are never a valid next word.
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        log_probs[:, [config.bos_token_id, config.pad_token_id]] = float("-inf")
-        return log_probs
-
-    def _greedy(
-        self, features: torch.Tensor, config: GenerationConfig, max_new_tokens: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        batch = features.shape[0]
-        state, projected = self._start(features)
-        words = torch.full((batch, 1), config.bos_token_id, dtype=torch.long, device=features.device)
-        scores = torch.zeros(batch, device=features.device)
-        lengths = torch.zeros(batch, device=features.device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=features.device)
-        weights_per_step = []
-        for _ in range(max_new_tokens):
-            logits, state, weights = self._step(words[:, -1], state, features, projected)
-            log_probs = self._next_word_log_probs(logits, config)
-            best = log_probs.argmax(dim=-1)
-            next_words = best.masked_fill(finished, config.pad_token_id)
-            scores += log_probs.gather(1, best.unsqueeze(1)).squeeze(1).masked_fill(finished, 0.0)
-            lengths += (~finished).float()
-            if weights is not None:
-                weights_per_step.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
-            words = torch.cat([words, next_words.unsqueeze(1)], dim=1)
-            finished |= next_words == config.eos_token_id
-            if finished.all():
-                break
-        attentions = torch.stack(weights_per_step, dim=1) if weights_per_step else None
-        return words, scores / lengths.clamp(min=1) ** config.length_penalty, attentions
-
-    def _beam_search(
-        self, features: torch.Tensor, config: GenerationConfig, max_new_tokens: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Batched beam search with length-normalised final scores, as transformers' beam search scores them.
-
-        Each step keeps the best ``num_beams`` unfinished continuations per image among the top ``2 × num_beams``;
-        a continuation ending with the end word within the top ``num_beams`` becomes a finished hypothesis scored
-        ``sum log p / length ** length_penalty``. An image is done when its worst kept hypothesis beats the best
-        live beam's normalised score.
-        """
-        batch, beams, device = features.shape[0], config.num_beams, features.device
-        features = features.repeat_interleave(beams, dim=0)
-        state, projected = self._start(features)
-        words = torch.full((batch * beams, 1), config.bos_token_id, dtype=torch.long, device=device)
-        beam_scores = torch.zeros(batch, beams, device=device)
-        beam_scores[:, 1:] = float("-inf")  # all beams start identical: expand only the first
-        beam_scores = beam_scores.view(-1)
-        history = torch.zeros(batch * beams, 0, features.shape[1], device=device) if self.attention else None
-        finished: list[list[tuple[float, torch.Tensor, torch.Tensor | None]]] = [[] for _ in range(batch)]
-        done = [False] * batch
-        for step in range(max_new_tokens):
-            logits, state, weights = self._step(words[:, -1], state, features, projected)
-            log_probs = self._next_word_log_probs(logits, config)
-            vocab = log_probs.shape[-1]
-            candidates = (beam_scores.unsqueeze(1) + log_probs).view(batch, beams * vocab)
-            top_scores, top_ids = candidates.topk(2 * beams, dim=1)
-            top_scores, top_beams, top_words = top_scores.tolist(), (top_ids // vocab).tolist(), (top_ids % vocab)
-            top_words = top_words.tolist()
-            length_norm = (step + 1) ** config.length_penalty
-            chosen_scores, chosen_rows, chosen_words = [], [], []
-            for item in range(batch):
-                kept: list[tuple[float, int, int]] = []
-                if done[item]:
-                    kept = [(0.0, item * beams, config.pad_token_id)] * beams
-                for rank in range(2 * beams):
-                    if len(kept) == beams:
-                        break
-                    score, row, word = (
-                        top_scores[item][rank],
-                        item * beams + top_beams[item][rank],
-                        top_words[item][rank],
-                    )
-                    if word != config.eos_token_id:
-                        kept.append((score, row, word))
-                    elif rank < beams:
-                        tokens = torch.cat([words[row], words.new_tensor([word])])
-                        weights_row = torch.cat([history[row], weights[row : row + 1]]) if weights is not None else None
-                        finished[item].append((score / length_norm, tokens, weights_row))
-                        finished[item].sort(key=lambda hypothesis: hypothesis[0], reverse=True)
-                        del finished[item][beams:]
-                if not done[item] and len(finished[item]) == beams:
-                    done[item] = finished[item][-1][0] >= kept[0][0] / length_norm
-                chosen_scores.extend(s for s, _, _ in kept)
-                chosen_rows.extend(r for _, r, _ in kept)
-                chosen_words.extend(w for _, _, w in kept)
-            rows = torch.tensor(chosen_rows, device=device)
-            words = torch.cat([words[rows], torch.tensor(chosen_words, device=device).unsqueeze(1)], dim=1)
-            state = (state[0][rows], state[1][rows])
-            if history is not None:
-                history = torch.cat([history[rows], weights[rows].unsqueeze(1)], dim=1)
-            beam_scores = torch.tensor(chosen_scores, device=device)
-            if all(done):
-                break
-        return self._best_hypotheses(finished, done, words, beam_scores, history, config)
-
-    @staticmethod
-    def _best_hypotheses(
-        finished: list[list[tuple[float, torch.Tensor, torch.Tensor | None]]],
-        done: list[bool],
-        words: torch.Tensor,
-        beam_scores: torch.Tensor,
-        history: torch.Tensor | None,
-        config: GenerationConfig,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        beams = config.num_beams
-        best = []
-        for item, hypotheses in enumerate(finished):
-            if not done[item]:  # ran out of length: live beams compete with what finished
-                norm = (words.shape[1] - 1) ** config.length_penalty
-                for row in range(item * beams, (item + 1) * beams):
-                    weights_row = history[row] if history is not None else None
-                    hypotheses.append((beam_scores[row].item() / norm, words[row], weights_row))
-            best.append(max(hypotheses, key=lambda hypothesis: hypothesis[0]))
-        length = max(tokens.shape[0] for _, tokens, _ in best)
-        sequences = words.new_full((len(best), length), config.pad_token_id)
-        scores = torch.tensor([score for score, _, _ in best], device=words.device)
-        attentions = None
-        if history is not None:
-            attentions = history.new_zeros(len(best), length - 1, history.shape[-1])
-        for item, (_, tokens, weights_row) in enumerate(best):
-            sequences[item, : tokens.shape[0]] = tokens
-            if attentions is not None:
-                attentions[item, : weights_row.shape[0]] = weights_row
-        return sequences, scores, attentions
+    def _word_attentions(
+        self, features: torch.Tensor, sequences: torch.Tensor, grid: tuple[int, int] | None
+    ) -> torch.Tensor | None:
+        """The attention weights with which the decoder predicts each word of ``sequences[:, 1:]``, zero after the
+        end word, shaped to ``grid`` when known; ``None`` without attention."""
+        copies = sequences.shape[0] // features.shape[0]  # num_return_sequences
+        attentions = self(encoder_features=features.repeat_interleave(copies, dim=0), input_ids=sequences).attentions
+        if attentions is None:
+            return None
+        ended = (sequences[:, 1:] == self.generation_config.eos_token_id).long().cumsum(dim=1)
+        after_end = torch.cat([ended.new_zeros(ended.shape[0], 1), ended[:, :-1]], dim=1) > 0
+        attentions = attentions.masked_fill(after_end.unsqueeze(-1), 0.0)
+        return attentions.reshape(*attentions.shape[:2], *grid) if grid is not None else attentions
 
 
-__all__ = ["CaptionGenerationMixin", "CaptionGenerationOutput"]
+def check_supported(config: GenerationConfig, model_kwargs: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first generation setting or argument the captioner cannot honour."""
+    for name in UNSUPPORTED_ARGUMENTS:
+        if model_kwargs.get(name) is not None:
+            raise ValueError(f"generate() of the image captioner does not support {name} ({DECODER_STATE})")
+    for name, (defaults, why) in UNSUPPORTED_SETTINGS.items():
+        value = getattr(config, name, None)
+        if not any(value is default or value == default for default in defaults):
+            raise ValueError(f"generate() of the image captioner does not support {name}={value!r} ({why})")
+
+
+__all__ = ["CaptionGenerationMixin", "CaptionGenerationOutput", "CaptionerCache"]

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_captioner import CaptionerConfig
-from .generation_captioner import CaptionGenerationMixin
+from .generation_captioner import CaptionerCache, CaptionGenerationMixin
 
 
 @dataclass
@@ -31,11 +31,13 @@ class CaptionerOutput(ModelOutput):
         logits: Next-word scores, shape (batch, caption length - 1, vocab_size).
         attentions: Attention weights over the feature-map regions for each predicted word, shape
             (batch, caption length - 1, regions); ``None`` without attention.
+        cache: With ``use_cache=True``: the decoder's state after the last word, to continue from.
     """
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     attentions: torch.FloatTensor | None = None
+    cache: CaptionerCache | None = None
 
 
 class SoftAttention(nn.Module):
@@ -95,7 +97,8 @@ def encoder_channels(encoder: nn.Module) -> int:
 class ImageCaptioner(CaptionerPreTrainedModel, CaptionGenerationMixin):
     """Image captioner: CNN feature map → LSTM decoder with soft attention (or the no-attention baseline).
 
-    Train with teacher forcing through :meth:`forward`; caption with :meth:`generate` (greedy or beam search).
+    Train with teacher forcing through :meth:`forward`; caption with :meth:`generate` (transformers' generation:
+    greedy, beam search, sampling).
     Both accept either ``pixel_values`` (images as the image processor prepares them) or ``encoder_features``
     (feature maps computed earlier by :meth:`encode_images`, e.g. cached for a frozen encoder).
     """
@@ -240,9 +243,12 @@ class ImageCaptioner(CaptionerPreTrainedModel, CaptionGenerationMixin):
         attention_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         encoder_features: torch.FloatTensor | None = None,
+        cache: CaptionerCache | None = None,
+        use_cache: bool = False,
         **kwargs,
     ) -> CaptionerOutput:
-        """Teacher-forced next-word prediction for captions of the given images.
+        """Teacher-forced next-word prediction for captions of the given images; or, with ``use_cache``, one
+        generation step (what ``generate`` calls).
 
         Args:
             pixel_values: Images, shape (batch, 3, height, width); or give ``encoder_features``.
@@ -252,20 +258,30 @@ class ImageCaptioner(CaptionerPreTrainedModel, CaptionGenerationMixin):
                 from words ``≤ t``. When given, the loss is returned.
             encoder_features: Precomputed feature maps, (batch, channels, height, width) or
                 (batch, regions, channels), instead of ``pixel_values``.
+            cache: The decoder's state after the words already read (from a previous call with ``use_cache``);
+                ``input_ids`` then holds only the words that follow.
+            use_cache: Read every word of ``input_ids`` (predicting the word after each, the last one's included)
+                and return the state after them as ``cache``.
             **kwargs: Ignored (extra collator outputs).
 
         Returns:
-            :class:`CaptionerOutput` with ``logits`` for positions 1…length-1, the attention weights, and the
-            loss when ``labels`` is given.
+            :class:`CaptionerOutput` with ``logits`` predicting each next word (the words of ``input_ids[:, 1:]``;
+            with ``use_cache``, the word after each of ``input_ids``), the attention weights, the loss when
+            ``labels`` is given, and the ``cache`` with ``use_cache``.
         """
         if input_ids is None:
             raise ValueError("input_ids (the captions) are required for teacher forcing; use generate() to caption")
+        if use_cache and labels is not None:
+            raise ValueError("labels are for teacher forcing, where use_cache must be off")
         features, _ = self._features(pixel_values, encoder_features)
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        state, projected = self._start(features)
+        if cache is None:
+            state, projected = self._start(features)
+        else:
+            state, projected = cache.state, cache.projected
         all_logits, all_weights = [], []
-        for position in range(input_ids.shape[1] - 1):
+        for position in range(input_ids.shape[1] if use_cache else input_ids.shape[1] - 1):
             logits, state, weights = self._step(input_ids[:, position], state, features, projected)
             all_logits.append(logits)
             all_weights.append(weights)
@@ -280,7 +296,10 @@ class ImageCaptioner(CaptionerPreTrainedModel, CaptionGenerationMixin):
                 steps = attention_mask[:, 1:].unsqueeze(-1).to(attentions.dtype)
                 coverage = (attentions * steps).sum(dim=1)
                 loss = loss + self.config.doubly_stochastic_coefficient * ((1.0 - coverage) ** 2).mean()
-        return CaptionerOutput(loss=loss, logits=logits, attentions=attentions)
+        if use_cache:
+            read = input_ids.shape[1] + (cache.length if cache is not None else 0)
+            cache = CaptionerCache(state, projected, read)
+        return CaptionerOutput(loss=loss, logits=logits, attentions=attentions, cache=cache if use_cache else None)
 
 
 __all__ = ["CaptionerOutput", "CaptionerPreTrainedModel", "ImageCaptioner"]
