@@ -3,13 +3,17 @@ a line saying so), 130 interrupted."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import logging
+import re
 from pathlib import Path
 
 import pytest
 
 import hfnlp.commands.train
-from hfnlp.cli import main
+from hfnlp.cli import CurrentStderrHandler, build_parser, main
 from hfnlp.errors import DataError
 
 RECIPE = """\
@@ -102,12 +106,14 @@ def test_argument_errors_stay_argparse_exit_2(capsys):
     assert "the following arguments are required: recipe" in capsys.readouterr().err
 
 
-def test_verbose_logs_where_a_user_error_was_raised(capsys, caplog, recipe_path):
-    caplog.set_level(logging.DEBUG, logger="hfnlp.cli")
-    line = user_error_line(capsys, ["-v", "train", str(recipe_path), "--set", "seed=-1"])
-    assert line == "hfnlp: error: seed: -1 is not allowed; use an integer in [0, 4294967295]"
-    (record,) = [r for r in caplog.records if r.name == "hfnlp.cli"]
-    assert record.exc_info and "in __post_init__" in caplog.text  # the traceback, for whoever wonders
+def test_verbose_logs_where_a_user_error_was_raised(capsys, recipe_path):
+    assert main(["-v", "train", str(recipe_path), "--set", "seed=-1"]) == 2
+    err = capsys.readouterr().err
+    # the traceback, for whoever wonders, as a debug record on stderr; the error's one line last, as without -v
+    assert "DEBUG hfnlp.cli: where the error was raised\nTraceback" in err and "in __post_init__" in err
+    assert err.splitlines()[-1] == "hfnlp: error: seed: -1 is not allowed; use an integer in [0, 4294967295]"
+    assert main(["train", str(recipe_path), "--set", "seed=-1"]) == 2
+    assert "Traceback" not in capsys.readouterr().err  # the next call without -v logs no debug record
 
 
 def test_version_is_the_installed_package_version(capsys):
@@ -117,3 +123,69 @@ def test_version_is_the_installed_package_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"hfnlp {version('hfnlp')}"
+
+
+def all_help_texts() -> dict[str, str]:
+    """``hfnlp --help`` and every sub-command's ``--help``, by command name."""
+    parser = build_parser()
+    (subparsers,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return {"hfnlp": parser.format_help()} | {name: sub.format_help() for name, sub in subparsers.choices.items()}
+
+
+def test_help_texts_are_plain_text_without_rest_markup():
+    texts = all_help_texts()
+    assert {"train", "predict", "evaluate", "export", "push", "caption"} <= set(texts)
+    markup = re.compile(r"``|:(func|class|mod|meth|attr|data|exc|obj|ref|doc):`|`[^`\n]+`_")
+    found = {name: markup.findall(text) for name, text in texts.items() if markup.search(text)}
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict", "MODEL", "--trust-remote-code", "good food", "--batch-size", "2", "bad food"],
+        ["predict", "--batch-size", "2", "MODEL", "good food", "bad food", "--trust-remote-code"],
+    ],
+)
+def test_a_sub_command_takes_options_between_its_positionals(argv):
+    args = build_parser().parse_args(argv)
+    assert (args.model, args.texts, args.trust_remote_code, args.batch_size) == (
+        "MODEL",
+        ["good food", "bad food"],
+        True,
+        2,
+    )
+
+
+def test_train_takes_set_before_the_recipe(capsys, recipe_path):
+    args = build_parser().parse_args(["train", "--set", "seed=1", "--resume", str(recipe_path), "--set", "seed=2"])
+    assert (args.recipe, args.overrides, args.resume) == (str(recipe_path), ["seed=1", "seed=2"], True)
+    # and the whole command reads it so: the recipe's mistake is reported, not the command line's
+    line = user_error_line(capsys, ["train", "--set", "seed=-1", str(recipe_path)])
+    assert line.startswith("hfnlp: error: seed: -1 is not allowed")
+
+
+def test_log_records_go_to_the_current_stderr_of_each_call(capsys, recipe_path):
+    """The handler writes to sys.stderr as it is at each record: the stream of an earlier call (a test's capture,
+    closed since) is never written to, calls do not stack handlers, and a second call's -v takes effect."""
+    root = logging.getLogger()
+    library = logging.getLogger("tests.a_library")  # as transformers' and datasets' loggers: a handler of its own
+    library.propagate = False
+    earlier = io.StringIO()
+    with contextlib.redirect_stderr(earlier):
+        assert main(["train", str(recipe_path), "--set", "seed=-1"]) == 2
+        library.addHandler(logging.StreamHandler())  # bound to the stderr of that call, as they bind at first use
+    earlier.close()
+    try:
+        assert root.level == logging.INFO
+        logging.getLogger("hfnlp.test").warning("after the earlier stream closed")
+        err = capsys.readouterr().err
+        assert "after the earlier stream closed" in err and "Logging error" not in err
+        assert main(["-v", "train", str(recipe_path), "--set", "seed=-1"]) == 2
+        assert root.level == logging.DEBUG
+        assert len([h for h in root.handlers if isinstance(h, CurrentStderrHandler)]) == 1
+        library.warning("the library's record")  # its handler now writes to this call's stderr
+        err = capsys.readouterr().err
+        assert "the library's record" in err and "Logging error" not in err
+    finally:
+        library.handlers.clear()

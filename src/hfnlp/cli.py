@@ -10,6 +10,7 @@ import os
 import pkgutil
 import sys
 import traceback
+from typing import Any
 
 import hfnlp
 import hfnlp.commands
@@ -23,6 +24,62 @@ EXIT_STATUS = (
 )
 
 
+class IntermixedArgumentParser(argparse.ArgumentParser):
+    """A sub-command's parser that takes its options and positionals in any order (``hfnlp predict MODEL
+    --trust-remote-code "text"``, ``hfnlp train --set k=v RECIPE``): argparse's own parser hands an optional or
+    ``*`` positional its empty value at the first option and then refuses what follows as unrecognized."""
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # parse_known_intermixed_args calls parse_known_args twice (options first, then positionals): those inner
+        # calls must be the plain ones.
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+class CurrentStderrHandler(logging.StreamHandler):
+    """Writes each record to ``sys.stderr`` as it is when the record is emitted, not as it was when the handler was
+    made: a handler bound to an earlier stream (a test's captured one, since closed) fails on every record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # StreamHandler.__init__ and setStream assign it; the stream is always the current sys.stderr
+
+
+def configure_logging(verbose: bool) -> None:
+    """One handler on the root logger, at the level this call asks for (a second ``main`` in the same process, as
+    in tests, changes the level instead of being ignored as ``logging.basicConfig`` would)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, CurrentStderrHandler)]:
+        root.removeHandler(handler)
+    handler = CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # transformers and datasets give their loggers a StreamHandler of their own, bound to sys.stderr as it was when
+    # they first logged: after an earlier call in this process (a test's), that stream may be closed.
+    for logger in list(logging.root.manager.loggerDict.values()):
+        for library_handler in getattr(logger, "handlers", []):
+            if type(library_handler) is logging.StreamHandler and library_handler.stream is not sys.stdout:
+                with library_handler.lock:  # not setStream: it flushes the old stream, which may be closed
+                    library_handler.stream = sys.stderr
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command of :mod:`hfnlp.commands`."""
     parser = argparse.ArgumentParser(
@@ -30,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"hfnlp {hfnlp.__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # A command that never loads torch or transformers (control, dashboard) sets it False: it starts in a blink.
+    parser.set_defaults(loads_libraries=True)
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=IntermixedArgumentParser
+    )
     for module_info in sorted(pkgutil.iter_modules(hfnlp.commands.__path__), key=lambda m: m.name):
         if module_info.name.startswith("_"):  # shared helpers, not sub-commands
             continue
@@ -45,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     # before a command imports torch: OpenMP reads its wait policy once, when torch loads it (neither the imports
     # above nor the commands' modules load torch; tests/training/test_threads.py checks that).
     choose_wait_policy()
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    configure_logging(args.verbose)
+    if args.loads_libraries:
+        from hfnlp.training.console import quiet_console  # loads torch and transformers: after the wait policy
+
+        quiet_console()
     try:
         return args.handler(args) or 0
     except HfnlpError as error:

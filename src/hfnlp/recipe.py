@@ -32,6 +32,43 @@ from hfnlp.recipe_yaml import load_yaml
 
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit unsigned
 MAX_THREADS = 1024  # more than any machine's CPUs; torch would start them all (and overflows past 2**31)
+HUB_SECTION = (
+    "hfnlp pushes the final model folder itself, with its card, at the end of the run: use the hub section "
+    "(hub.push_to_hub, hub.repo_id, hub.private, hub.revision); the token comes from `hf auth login` or HF_TOKEN, "
+    "never from a recipe"
+)
+# TrainingArguments fields that training.extra_args may not set, with the reason: hfnlp derives them from the
+# recipe, or another hfnlp option does their job. (The training section's own keys are refused as well, pointing at
+# the key to set.)
+SET_BY_HFNLP = {
+    "output_dir": "it is the recipe's output_dir (top level)",
+    "seed": "it is the recipe's seed (top level)",
+    "data_seed": "it is the recipe's seed (top level)",
+    "bf16": "set training.mixed_precision (auto, no, bf16, fp16)",
+    "fp16": "set training.mixed_precision (auto, no, bf16, fp16)",
+    "use_cpu": "hfnlp sets it from training.mixed_precision and the machine; hide GPUs with CUDA_VISIBLE_DEVICES=",
+    "train_sampling_strategy": "set training.group_by_length",
+    "length_column_name": "set training.group_by_length: hfnlp's tasks name the length column",
+    "load_best_model_at_end": "hfnlp keeps the best checkpoint whenever it evaluates (training.eval_strategy)",
+    "greater_is_better": "it follows training.metric_for_best_model (a loss is better lower)",
+    "resume_from_checkpoint": "use `hfnlp train RECIPE --resume`",
+    "do_train": "Trainer ignores it: hfnlp always trains, evaluates (training.eval_strategy) and tests",
+    "do_eval": "Trainer ignores it: hfnlp always trains, evaluates (training.eval_strategy) and tests",
+    "do_predict": "Trainer ignores it: hfnlp always trains, evaluates (training.eval_strategy) and tests",
+    "local_rank": "accelerate launch sets it for each process",
+    **{
+        key: HUB_SECTION
+        for key in (
+            "push_to_hub",
+            "hub_model_id",
+            "hub_strategy",
+            "hub_token",
+            "hub_private_repo",
+            "hub_always_push",
+            "hub_revision",
+        )
+    },
+}
 
 
 @dataclass
@@ -65,8 +102,22 @@ class TrainingConfig:
     dataloader_num_workers: int = 0
     num_threads: int | None = None  # torch's CPU threads; None: fitted to the free CPUs (hfnlp.training.threads)
     torch_compile: bool = False
-    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    # As Trainer takes it: one name ("wandb"; "all": every installed one; "none") or a list of names.
+    report_to: str | list[str] = field(default_factory=lambda: ["tensorboard"])
     disable_tqdm: bool | None = None
+    # Any other TrainingArguments field (run_name, save_steps, lr_scheduler_kwargs, ...), passed on as given;
+    # TrainingArguments itself checks them when the run starts (hfnlp.training.arguments).
+    extra_args: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def unknown_key_hint(cls, key: str) -> str:
+        """What to write instead of ``training.<key>``, an unknown key, when TrainingArguments has that field."""
+        reason = SET_BY_HFNLP.get(key)
+        if reason is not None:
+            return f"; {reason}"
+        if key in training_arguments_fields():
+            return f"; to pass it to TrainingArguments, write it under training.extra_args ({key}: ...)"
+        return ""
 
     def __post_init__(self) -> None:
         """Refuse values Trainer would reject late, or accept and silently misuse (0 epochs trains nothing)."""
@@ -102,7 +153,8 @@ class TrainingConfig:
             "report_to": [*INTEGRATION_TO_CALLBACK, "all", "none"],
         }
         for key, names in known_names.items():
-            values = self.report_to if key == "report_to" else [getattr(self, key)]
+            values = getattr(self, key)
+            values = [values] if isinstance(values, str) else values
             for value in values:
                 if value not in names:
                     raise RecipeError(
@@ -119,9 +171,39 @@ class TrainingConfig:
                 "set eval_strategy to 'epoch' or 'steps', or remove early_stopping_patience"
             )
 
+        self._check_extra_args()
+
+    def _check_extra_args(self) -> None:
+        """Each key of ``extra_args`` must be a TrainingArguments field that hfnlp does not set itself, with a value
+        of that field's type (the combination is TrainingArguments' to check, when the run starts)."""
+        if not self.extra_args:
+            return
+        from transformers import TrainingArguments
+
+        fields = training_arguments_fields()
+        hints = get_type_hints(TrainingArguments)
+        recipe_keys = {f.name for f in dataclasses.fields(self)} & fields
+        for key, value in list(self.extra_args.items()):
+            where = f"training.extra_args.{key}"
+            if key in recipe_keys:
+                raise RecipeError(f"{where}: set training.{key} instead (a key of the training section)")
+            if key in SET_BY_HFNLP:
+                raise RecipeError(f"{where}: not allowed; {SET_BY_HFNLP[key]}")
+            if key not in fields:
+                hint = suggest(key, fields, "training.extra_args.")
+                raise RecipeError(f"{where}: not a TrainingArguments field{hint}")
+            self.extra_args[key] = _coerce(value, hints[key], where)
+
     def _require(self, key: str, ok: bool, allowed: str) -> None:
         if not ok:
             raise RecipeError(f"training.{key}: {getattr(self, key)!r} is not allowed; use {allowed}")
+
+
+def training_arguments_fields() -> set[str]:
+    """The fields ``transformers.TrainingArguments`` takes."""
+    from transformers import TrainingArguments
+
+    return {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
 
 
 @dataclass
@@ -249,9 +331,11 @@ def parse_section(cls: type, value: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     prefix = f"{where}." if where else ""
     kwargs = {}
+    hint = getattr(cls, "unknown_key_hint", None)  # a section may know better than a spelling suggestion
     for key, item in value.items():
         if key not in fields:
-            raise RecipeError(f"unknown key '{prefix}{key}'{suggest(str(key), fields, prefix)}")
+            better = hint(str(key)) if hint is not None else ""
+            raise RecipeError(f"unknown key '{prefix}{key}'{better or suggest(str(key), fields, prefix)}")
         kwargs[key] = _coerce(item, hints[key], f"{prefix}{key}")
     missing = [
         name
@@ -291,7 +375,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise RecipeError(f"{where}: expected a list, got {value!r}")
         (item_type, *_) = get_args(annotation) or (Any,)
         return [_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
+    if origin is dict or annotation is dict:
         if not isinstance(value, Mapping):
             raise RecipeError(f"{where}: expected a mapping, got {value!r}")
         _, value_type = get_args(annotation) or (Any, Any)

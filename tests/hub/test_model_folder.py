@@ -127,3 +127,21 @@ def test_only_the_example_image_is_copied_whatever_the_example_texts_say(tmp_pat
     run.card_examples_path.write_text(json.dumps(examples, ensure_ascii=False), encoding="utf-8")
     assert usage_examples(run, model_dir) == examples
     assert sorted(path.name for path in model_dir.iterdir()) == ["example.png"]
+
+
+def test_a_saved_image_classifier_folder_is_served_demoed_and_checked_like_the_others(run_of):
+    """The stock timm_wrapper folder is an hfnlp image classifier to every loader (serve, demo, evaluate)."""
+    from PIL import Image
+
+    from hfnlp.demo import model_kind
+    from hfnlp.pipelines.loading import IMAGE_CLASSIFIER, check_model_folder, kind_of
+    from hfnlp.serving.predictors import load_predictor
+
+    folder = run_of("image_classifier") / "model"
+    assert kind_of(json.loads((folder / "config.json").read_text())["model_type"]) is IMAGE_CLASSIFIER
+    check_model_folder(folder, IMAGE_CLASSIFIER)
+    assert model_kind(folder) is IMAGE_CLASSIFIER
+    predictor = load_predictor(folder)
+    image = Image.new("RGB", (40, 40), (200, 30, 30))
+    [ranked] = predictor.forward([image])
+    assert predictor.task == "image-classification" and abs(sum(entry["score"] for entry in ranked) - 1) < 1e-4

@@ -197,4 +197,5 @@ def test_push_of_something_that_is_not_a_model_folder_is_one_line(kind, tmp_path
     assert main(["push", str(path), "--repo-id", REPO_ID]) == 2
     err = capsys.readouterr().err
     assert err.count("hfnlp: error:") == 1 and "Traceback" not in err
-    assert f"{path} is neither a model folder" in err
+    missing = f"model folder not found: {path}"  # a path that is not there, as every command that takes a model says
+    assert (missing if kind == "missing" else f"{path} is neither a model folder") in err

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stop-after-epoch", action="store_true", help="end cleanly after the current epoch")
     parser.add_argument("--checkpoint-now", action="store_true", help="save a checkpoint after the current step")
     parser.add_argument("--wait", type=float, default=120.0, metavar="SECONDS", help="how long to wait for the run")
-    parser.set_defaults(handler=control)
+    parser.set_defaults(handler=control, loads_libraries=False)
 
 
 def control(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir", help="the run folder (the recipe's output_dir)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--port", type=int, default=0, help="port (default: any free port)")
-    parser.set_defaults(handler=dashboard)
+    parser.set_defaults(handler=dashboard, loads_libraries=False)
 
 
 def dashboard(args: argparse.Namespace) -> int:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from hfnlp.errors import HfnlpError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="build a run's complete model folder (model card included), from its final model or a checkpoint"
     )
-    parser.add_argument("run", help="run folder (the output_dir of hfnlp train)")
+    parser.add_argument(
+        "run", help="local run folder (the output_dir of hfnlp train); a Hub model is already a complete folder"
+    )
     parser.add_argument(
         "--checkpoint", type=int, metavar="N", help="build the folder from checkpoint-N (default: the final model/)"
     )
@@ -27,6 +32,11 @@ def export(args: argparse.Namespace) -> int:
     from hfnlp.pipelines.loading import check_model_folder
     from hfnlp.training.run_folder import RunFolder
 
+    if not Path(args.run).is_dir():
+        raise HfnlpError(
+            f"run folder not found: {args.run}; export builds a model folder from a local training run (a Hub model "
+            "id is already a complete model folder: predict, evaluate, caption and push take it as it is)"
+        )
     run = RunFolder(args.run)
     source = run.model_dir if args.checkpoint is None else run.checkpoint_dir(args.checkpoint)
     if (source / "config.json").is_file():  # a missing one is reported by export_model_folder, with the choices

@@ -9,6 +9,7 @@ import math
 import sys
 from typing import Any, NoReturn
 
+from hfnlp.commands._checks import at_least_one
 from hfnlp.commands._options import add_data_options, add_overrides_option, given_data_options, guess_data_arguments
 from hfnlp.errors import HfnlpError
 
@@ -48,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--limit-train",
         metavar="1batch|FRACTION|N",
         help="train on a fixed random subset: one batch, a fraction such as 0.5, or N rows (in <output_dir>-limit-*)",
+    )
+    parser.add_argument(
+        "--limit-eval",
+        type=int,
+        metavar="N",
+        help="evaluate and test on N random rows of the validation and test splits each (in <output_dir>-limit-*)",
     )
     parser.add_argument(
         "--overfit-batch",
@@ -153,11 +160,13 @@ def _argument_error(message: str) -> NoReturn:
 def _train_options(args: argparse.Namespace) -> Any:
     from hfnlp.ops import session
 
+    at_least_one(args.limit_eval, "--limit-eval")
     return session.TrainOptions(
         resume=args.resume,
         dashboard_port=args.dashboard_port if args.dashboard_port is not None else 0 if args.dashboard else None,
         limit_train=args.limit_train,
         overfit_batch=args.overfit_batch,
+        limit_eval=args.limit_eval,
     )
 
 
@@ -165,4 +174,6 @@ def print_test(summary: dict[str, Any]) -> None:
     """The test scores of a run's summary (``metrics.json``), timings left out."""
     test = summary["test"]
     shown = {k: round(v, 4) for k, v in test.items() if isinstance(v, float) and not k.endswith(("runtime", "second"))}
-    print(f"test: {json.dumps(shown)}")
+    limited = summary.get("limit_eval", {}).get("test")
+    on = f" (--limit-eval: on {limited['rows']} of {limited['of']} test rows)" if limited else ""
+    print(f"test{on}: {json.dumps(shown)}")

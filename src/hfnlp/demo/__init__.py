@@ -12,11 +12,10 @@ from typing import Any
 from hfnlp.errors import HfnlpError
 from hfnlp.pipelines.loading import (
     CONFIG_FILE,
-    IMAGE_CLASSIFIER,
     ModelKind,
     check_model_folder,
     kind_of,
-    loading_errors,
+    load_image_classifier,
     resolve_model_folder,
 )
 from hfnlp.training.atomic import atomic_path
@@ -93,19 +92,6 @@ def load_demo(model: str | Path, trust_remote_code: bool = False) -> Any:
     return build_demo(task, load_image_classifier(folder, trust_remote_code), title)
 
 
-def load_image_classifier(folder: Path, trust_remote_code: bool = False) -> Any:
-    """An ``image-classification`` pipeline for a saved hfnlp image classifier folder."""
-    from transformers import pipeline
-
-    import hfnlp.models  # noqa: F401  (registers the family with the Auto classes)
-
-    # transformers keeps a timm image classifier's image processor settings in its config.json (save_pretrained is
-    # disabled for TimmWrapperImageProcessor): the folder has no preprocessor_config.json to check for.
-    check_model_folder(folder, IMAGE_CLASSIFIER, trust_remote_code, with_processors=False)
-    with loading_errors(folder):
-        return pipeline("image-classification", model=str(folder), trust_remote_code=trust_remote_code)
-
-
 def write_space(model: str | Path, directory: str | Path, license: str = "apache-2.0") -> Path:
     """Write a Hugging Face Space for the model in a model folder, run folder or Hub id into ``directory`` (new or
     empty): ``app.py``, ``demo_app.py`` (and ``attribution.py`` for text), ``requirements.txt``, ``README.md`` with
@@ -120,7 +106,7 @@ def write_space(model: str | Path, directory: str | Path, license: str = "apache
     folder = resolve_model_folder(model)
     kind = model_kind(folder)
     # A Space of a folder that cannot load would fail only once uploaded (image classifiers: see above).
-    check_model_folder(folder, kind, with_processors=kind != IMAGE_CLASSIFIER)
+    check_model_folder(folder, kind)
     task = kind.task
     title = f"hfnlp {task}: {Path(str(model)).name}"
     text = task == "text-classification"
@@ -161,4 +147,4 @@ def space_requirements(folder: Path) -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in packages]
 
 
-__all__ = ["load_demo", "load_image_classifier", "model_kind", "write_space"]
+__all__ = ["load_demo", "model_kind", "write_space"]

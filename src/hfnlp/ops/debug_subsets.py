@@ -1,4 +1,4 @@
-"""Debug subsets: ``--limit-train 1batch|0.5|N`` and ``--overfit-batch``.
+"""Debug subsets: ``--limit-train 1batch|0.5|N``, ``--limit-eval N`` and ``--overfit-batch``.
 
 The tutorials' habit: first train on one batch, then on half of the data, then on all of it. ``--overfit-batch``
 is the standard sanity check — train on one fixed batch for :data:`OVERFIT_STEPS` steps (no evaluation, no
@@ -7,13 +7,14 @@ started. Debug runs write to ``<output_dir>-<mode>`` so that they never occupy t
 
 The subset is chosen by :meth:`DebugSubsetCallback.select_train_dataset`, which
 :func:`hfnlp.training.engine.fit` calls on the training split before building the Trainer (a callback cannot
-replace Trainer's data set).
+replace Trainer's data set). ``--limit-eval N`` cuts the validation and test splits to N rows each as soon as the
+run has read them (:func:`hfnlp.training.engine.limit_eval_splits`, called by the run template), so that neither is
+prepared whole; ``metrics.json`` records how many rows each kept.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from transformers.trainer_utils import SaveStrategy
 
 from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
+from hfnlp.training.engine import fixed_subset
 
 OVERFIT_STEPS = 100
 OVERFIT_MIN_DROP = 0.5
@@ -72,8 +74,11 @@ class TrainLimit:
         return str(self.examples) if self.examples is not None else str(self.fraction)
 
 
-def debug_recipe(recipe: Recipe, limit: TrainLimit | None, overfit_batch: bool) -> Recipe:
-    """The recipe of a debug run: its own output folder; for ``--overfit-batch`` fixed steps, no evaluation."""
+def debug_recipe(
+    recipe: Recipe, limit: TrainLimit | None, overfit_batch: bool, limit_eval: int | None = None
+) -> Recipe:
+    """The recipe of a debug run: its own output folder (``<output_dir>-limit-<train>-eval<N>``, what the limits
+    are); for ``--overfit-batch`` fixed steps, no evaluation."""
     if overfit_batch:
         training = dataclasses.replace(
             recipe.training,
@@ -83,8 +88,9 @@ def debug_recipe(recipe: Recipe, limit: TrainLimit | None, overfit_batch: bool) 
             logging_steps=5,
         )
         return dataclasses.replace(recipe, output_dir=f"{recipe.output_dir}-overfit-batch", training=training)
-    if limit is not None:
-        return dataclasses.replace(recipe, output_dir=f"{recipe.output_dir}-limit-{limit.label}")
+    labels = [*([limit.label] if limit is not None else []), *([f"eval{limit_eval}"] if limit_eval else [])]
+    if labels:
+        return dataclasses.replace(recipe, output_dir=f"{recipe.output_dir}-limit-{'-'.join(labels)}")
     return recipe
 
 
@@ -100,14 +106,8 @@ class DebugSubsetCallback(TrainerCallback):
 
     def select_train_dataset(self, dataset: Any) -> Any:
         """The subset (the same rows on every process and every epoch; shuffled by the Trainer as usual)."""
-        size = self.limit.size(len(dataset), self.batch_size)
-        rows = sorted(random.Random(self.seed).sample(range(len(dataset)), size))
-        self.selected = size
-        if hasattr(dataset, "select"):
-            return dataset.select(rows)
-        from torch.utils.data import Subset
-
-        return Subset(dataset, rows)
+        self.selected = self.limit.size(len(dataset), self.batch_size)
+        return fixed_subset(dataset, self.selected, self.seed)
 
     def on_init_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
         """Overfitting one batch: no checkpoint every (one-step) epoch."""

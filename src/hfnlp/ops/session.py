@@ -34,13 +34,15 @@ class TrainOptions:
     """How to run a recipe, besides the recipe itself.
 
     ``dashboard_port``: ``None`` serves no dashboard, ``0`` serves it on any free port. ``limit_train`` is
-    ``--limit-train``'s text (``1batch``, ``0.5``, ``2000``); ``overfit_batch`` the ``--overfit-batch`` check.
+    ``--limit-train``'s text (``1batch``, ``0.5``, ``2000``); ``overfit_batch`` the ``--overfit-batch`` check;
+    ``limit_eval`` the rows ``--limit-eval`` keeps of the validation and test splits each.
     """
 
     resume: bool = False
     dashboard_port: int | None = None
     limit_train: str | None = None
     overfit_batch: bool = False
+    limit_eval: int | None = None
 
     @property
     def limit(self) -> TrainLimit | None:
@@ -51,7 +53,7 @@ class TrainOptions:
 
     def session_recipe(self, recipe: Recipe) -> Recipe:
         """The recipe the session really runs: a debug run gets its own output folder (see :func:`debug_recipe`)."""
-        return debug_recipe(recipe, self.limit, self.overfit_batch)
+        return debug_recipe(recipe, self.limit, self.overfit_batch, self.limit_eval)
 
 
 def train(recipe: Recipe, options: TrainOptions | None = None) -> dict[str, Any]:
@@ -70,7 +72,12 @@ def train(recipe: Recipe, options: TrainOptions | None = None) -> dict[str, Any]
     try:
         summary = get_task(recipe.task).run(
             recipe,
-            RunOptions(resume=options.resume, callbacks=room.callbacks, finish_model_folder=model_card_writer(recipe)),
+            RunOptions(
+                resume=options.resume,
+                callbacks=room.callbacks,
+                finish_model_folder=model_card_writer(recipe),
+                limit_eval=options.limit_eval,
+            ),
         )
     except BaseException as error:
         room.crashed(error)

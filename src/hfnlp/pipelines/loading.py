@@ -37,11 +37,13 @@ class ModelKind:
 
     task: str
     processors: Mapping[str, str] = field(default_factory=dict)
+    stock_model_types: tuple[str, ...] = ()  # transformers' own model types the task saves its folders as
 
 
 TEXT_CLASSIFIER = ModelKind("text-classification", TOKENIZER)
 CAPTIONER = ModelKind("image-captioning", {**TOKENIZER, **IMAGE_PROCESSOR})
-IMAGE_CLASSIFIER = ModelKind("image-classification", IMAGE_PROCESSOR)
+# A timm_wrapper folder keeps its image processor's settings in config.json (pretrained_cfg), no file of its own.
+IMAGE_CLASSIFIER = ModelKind("image-classification", stock_model_types=("timm_wrapper",))
 KINDS = (TEXT_CLASSIFIER, CAPTIONER, IMAGE_CLASSIFIER)
 
 
@@ -129,7 +131,9 @@ def check_model_folder(
 
 def kind_of(model_type: str) -> ModelKind | None:
     """The kind of hfnlp model whose families include ``model_type`` (a ``config.json``'s), or ``None``."""
-    return next((kind for kind in KINDS if model_type in _families(kind).values()), None)
+    return next(
+        (kind for kind in KINDS if model_type in kind.stock_model_types or model_type in _families(kind).values()), None
+    )
 
 
 def _families(kind: ModelKind) -> dict[str, str]:
@@ -195,3 +199,18 @@ def load_captioner(model: str | Path, trust_remote_code: bool = False) -> Pipeli
     check_model_folder(folder, CAPTIONER, trust_remote_code)
     with loading_errors(folder):
         return pipeline(TASK, model=str(folder), trust_remote_code=trust_remote_code)
+
+
+def load_image_classifier(model: str | Path, trust_remote_code: bool = False) -> Pipeline:
+    """An ``image-classification`` pipeline for a saved hfnlp image classifier (a model or run folder, or a Hub id):
+    a stock ``timm_wrapper`` folder, or an older hfnlp one (with its own code)."""
+    import torch
+    from transformers import pipeline
+
+    import hfnlp.models  # noqa: F401  (registers the older folders' family with the Auto classes)
+
+    folder = resolve_model_folder(model)
+    check_model_folder(folder, IMAGE_CLASSIFIER, trust_remote_code)
+    with loading_errors(folder):
+        device = 0 if torch.cuda.is_available() else -1
+        return pipeline("image-classification", model=str(folder), trust_remote_code=trust_remote_code, device=device)

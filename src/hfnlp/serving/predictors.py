@@ -18,10 +18,9 @@ import numpy as np
 from hfnlp.errors import HfnlpError
 from hfnlp.pipelines.loading import (
     CONFIG_FILE,
-    IMAGE_CLASSIFIER,
     check_model_folder,
     kind_of,
-    loading_errors,
+    load_image_classifier,
     resolve_model_folder,
 )
 from hfnlp.serving.server import BACKENDS
@@ -145,25 +144,6 @@ def load_predictor(model: str | Path, backend: str = "torch", trust_remote_code:
 
         return CaptionerPredictor(load_captioner(folder, trust_remote_code=trust_remote_code))
     return ImageClassifierPredictor(load_image_classifier(folder, trust_remote_code=trust_remote_code))
-
-
-def load_image_classifier(folder: Path, trust_remote_code: bool = False) -> Any:
-    """An ``image-classification`` pipeline for the saved hfnlp image classifier in ``folder``."""
-    import torch
-    from transformers import pipeline
-
-    import hfnlp.models  # noqa: F401  (registers the image classifier with the Auto classes)
-
-    # Its image processor (timm's) is described by config.json itself: transformers writes no
-    # preprocessor_config.json for it, which IMAGE_CLASSIFIER's processors would ask for.
-    check_model_folder(folder, IMAGE_CLASSIFIER, trust_remote_code, with_processors=False)
-    with loading_errors(folder):
-        return pipeline(
-            "image-classification",
-            model=str(folder),
-            trust_remote_code=trust_remote_code,
-            device=0 if torch.cuda.is_available() else -1,
-        )
 
 
 def _text_classifier(folder: Path, backend: str, trust_remote_code: bool) -> Predictor:

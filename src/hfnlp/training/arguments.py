@@ -5,6 +5,7 @@ Everything a recipe's ``training`` section implies for Trainer is decided here, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from transformers.integrations import get_available_reporting_integrations
 
 from hfnlp.errors import RecipeError
 from hfnlp.recipe import Recipe
+from hfnlp.training.console import trainer_console_arguments
 
 
 def resolve_precision(mixed_precision: str) -> tuple[bool, bool]:
@@ -82,15 +84,26 @@ def build_training_arguments(recipe: Recipe, output_dir: str | Path, **overrides
         torch_compile=t.torch_compile,
         seed=recipe.seed,
         data_seed=recipe.seed,
-        disable_tqdm=t.disable_tqdm,
+        **trainer_console_arguments(t.disable_tqdm),
+        run_name=Path(output_dir).name,  # how trackio, wandb, mlflow... name the run (unless extra_args does)
     )
+    # The keys extra_args may set were checked when the recipe loaded (hfnlp.recipe.TrainingConfig); save_strategy
+    # and save_steps replace the checkpoint policy above, which TrainingArguments checks against evaluation.
+    kwargs.update(t.extra_args)
     kwargs.update(overrides)
+    # A type error from what the user wrote under extra_args (a list where a mapping goes) is theirs too.
+    user_errors: tuple[type[Exception], ...] = (ValueError, TypeError) if t.extra_args else (ValueError,)
     try:
         args = TrainingArguments(**kwargs)
-    except ValueError as error:
+    except user_errors as error:
         # The recipe's values are checked when it loads; what is left is a combination or this machine refusing
         # them (e.g. bf16 on a GPU without it, reduce_lr_on_plateau without evaluation): the user's to change.
-        raise RecipeError(f"training: transformers refuses these settings: {' '.join(str(error).split())}") from error
+        message = " ".join(str(error).split())
+        named = [f"training.extra_args.{key}" for key in t.extra_args if key in message]
+        given = f" (with training.extra_args {', '.join(t.extra_args)})" if t.extra_args else ""
+        where = ", ".join(named) if named else f"training{given}"
+        raise RecipeError(f"{where}: transformers refuses these settings: {message}") from error
+    check_built_late(args, t.extra_args)
     # Checked here, not when the recipe loads: a recipe is also read where it is not trained (export, cards).
     installed = get_available_reporting_integrations()
     missing = [name for name in args.report_to if name not in installed]
@@ -100,6 +113,35 @@ def build_training_arguments(recipe: Recipe, output_dir: str | Path, **overrides
             f"(installed: {', '.join(installed) or 'none'})"
         )
     return args
+
+
+def check_built_late(args: TrainingArguments, extra_args: Mapping[str, Any]) -> None:
+    """Build the optimizer and the schedule once on a throwaway parameter when ``extra_args`` sets how (its
+    ``optim_args``, ``lr_scheduler_kwargs``): Trainer builds them only after the data and the model, and a
+    keyword they do not take would fail there, with a traceback."""
+    from transformers import Trainer, get_scheduler
+
+    checks = [key for key in ("optim_args", "lr_scheduler_kwargs") if extra_args.get(key)]
+    if not checks:
+        return
+    layer = torch.nn.Linear(1, 1)
+    try:
+        optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, layer)
+        optimizer = optimizer_cls(layer.parameters(), **optimizer_kwargs)
+        get_scheduler(
+            args.lr_scheduler_type,
+            optimizer,
+            num_warmup_steps=1,
+            num_training_steps=2,
+            scheduler_specific_kwargs=args.lr_scheduler_kwargs,
+        )
+    except (TypeError, ValueError) as error:
+        given = ", ".join(f"training.extra_args.{key}: {extra_args[key]!r}" for key in checks)
+        raise RecipeError(
+            f"{given}: the {args.optim} optimizer or the "
+            f"{getattr(args.lr_scheduler_type, 'value', args.lr_scheduler_type)} schedule refuses it "
+            f"({' '.join(str(error).split())})"
+        ) from error
 
 
 def process_state(recipe: Recipe) -> PartialState:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import platform
+import random
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -95,6 +96,31 @@ def fit(
         raise_if_checkpoint_cut_short(run, error)
         raise
     return trainer
+
+
+EVAL_SPLITS = ("validation", "test")
+
+
+def fixed_subset(dataset: Any, size: int, seed: int) -> Any:
+    """``size`` rows of ``dataset`` drawn at random by ``seed`` (the same rows on every process), in their order."""
+    rows = sorted(random.Random(seed).sample(range(len(dataset)), size))
+    if hasattr(dataset, "select"):
+        return dataset.select(rows)
+    from torch.utils.data import Subset
+
+    return Subset(dataset, rows)
+
+
+def limit_eval_splits(splits: Any, rows: int, seed: int) -> dict[str, dict[str, int]]:
+    """Cut the validation and test splits of ``splits`` (a mutable mapping) to at most ``rows`` random rows each;
+    return ``{split: {"rows": kept, "of": before}}`` for each split there is."""
+    kept = {}
+    for name in EVAL_SPLITS:
+        if name in splits:
+            available = len(splits[name])
+            splits[name] = fixed_subset(splits[name], min(rows, available), seed)
+            kept[name] = {"rows": len(splits[name]), "of": available}
+    return kept
 
 
 def raise_if_checkpoint_cut_short(run: RunFolder, error: Exception) -> None:
@@ -213,6 +239,7 @@ def write_metrics(
         "test": {key.removeprefix("test_"): value for key, value in test_metrics.items()},
         "best_validation_metric": state.best_metric,
         "best_checkpoint": state.best_model_checkpoint,
+        "mixed_precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "no",
         "epochs": state.epoch,
         "global_step": state.global_step,
         "train_runtime_s": train_log.get("train_runtime"),

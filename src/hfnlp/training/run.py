@@ -10,6 +10,7 @@ A task supplies small hooks (:class:`TaskHooks`): what is really its own.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -29,6 +30,7 @@ from hfnlp.training.engine import (
     LearningRateOnResume,
     configure_cpu_threads,
     fit,
+    limit_eval_splits,
     record_folder_sizes,
     save_final_model,
     write_metrics,
@@ -36,6 +38,8 @@ from hfnlp.training.engine import (
 from hfnlp.training.guards import DivergenceGuard
 from hfnlp.training.reports import plot_training_curves
 from hfnlp.training.run_folder import CURVES, RunFolder
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,6 +52,8 @@ class RunOptions:
     #: (and ``metrics.json`` and the reports are written), before it replaces ``model/``: what it adds (the model
     #: card) is in place together with the model, never after it.
     finish_model_folder: Callable[[Path], None] | None = None
+    #: ``--limit-eval``: the validation and test splits are cut to this many rows each (a debug run).
+    limit_eval: int | None = None
 
 
 @dataclass
@@ -118,6 +124,14 @@ def run_task(task: TaskHooks, recipe: Recipe, options: RunOptions) -> dict[str, 
             resume_from = run.prepare(recipe, resume=options.resume, main_process=args.process_index == 0)
             set_seed(recipe.seed)
             data = task.load_data(recipe)
+            if options.limit_eval is not None:
+                kept = limit_eval_splits(data.splits, options.limit_eval, recipe.seed)
+                data.counts["limit_eval"] = kept  # metrics.json says what the scores were measured on
+                logger.info(
+                    "--limit-eval %d: evaluating on %s",
+                    options.limit_eval,
+                    ", ".join(f"{c['rows']} of {c['of']} {name} rows" for name, c in kept.items()),
+                )
             processor = task.prepare_processor(recipe, run, data)
             model = task.build_model(recipe, data, processor)
             plan = task.plan_fit(recipe, run, data, processor, model)
