@@ -103,3 +103,21 @@ def write_image_recipe(path: Path, data: dict[str, Any], model: dict[str, Any] |
     }
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     return path
+
+
+# The smallest text-classification recipe that trains (two steps of a tiny TextCNN), for tests of everything around a
+# run; add data and output_dir.
+TINY_TEXT_CNN = {
+    "task": "text-classification",
+    "tokenizer": {"level": "word", "max_length": 16},
+    "model": {"type": "text_cnn", "embedding_dim": 8, "num_filters": 4, "filter_sizes": [2]},
+    "training": {
+        "max_steps": 2,
+        "per_device_train_batch_size": 16,
+        "logging_steps": 1,
+        "eval_strategy": "steps",
+        "eval_steps": 1,
+        "report_to": [],
+        "disable_tqdm": True,
+    },
+}

@@ -20,25 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hfnlp.cli import main
-from tests.conftest import make_sentiment_rows, one_torch_thread, write_csv
+from tests.conftest import TINY_TEXT_CNN, make_sentiment_rows, one_torch_thread, write_csv
 
 pytestmark = pytest.mark.slow
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-BASE = {
-    "task": "text-classification",
-    "data": {"label_names": ["negative", "positive"]},
-    "tokenizer": {"level": "word", "max_length": 16},
-    "model": {"type": "text_cnn", "embedding_dim": 8, "num_filters": 4, "filter_sizes": [2]},
-    "training": {
-        "max_steps": 2,
-        "per_device_train_batch_size": 16,
-        "logging_steps": 1,
-        "eval_strategy": "steps",
-        "eval_steps": 1,
-        "report_to": [],
-        "disable_tqdm": True,
-    },
-}
+BASE = {**TINY_TEXT_CNN, "data": {"label_names": ["negative", "positive"]}}
 # Recipe keys a user sets, with the values they might give: right ones, near misses and nonsense.
 KEYS = [
     "training.learning_rate",

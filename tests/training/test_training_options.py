@@ -17,23 +17,9 @@ from hfnlp.recipe import TrainingConfig
 from hfnlp.tasks import load_recipe
 from hfnlp.training.arguments import build_training_arguments
 from tests.commands.conftest import assert_one_line_error
-from tests.conftest import make_sentiment_rows, write_csv
+from tests.conftest import TINY_TEXT_CNN, make_sentiment_rows, write_csv
 
-TINY = {
-    "task": "text-classification",
-    "tokenizer": {"level": "word", "max_length": 16},
-    "model": {"type": "text_cnn", "embedding_dim": 8, "num_filters": 4, "filter_sizes": [2]},
-    "training": {
-        "max_steps": 2,
-        "per_device_train_batch_size": 16,
-        "logging_steps": 1,
-        "eval_strategy": "steps",
-        "eval_steps": 1,
-        "report_to": "none",
-        "disable_tqdm": True,
-        "mixed_precision": "no",
-    },
-}
+TINY = {**TINY_TEXT_CNN, "training": {**TINY_TEXT_CNN["training"], "report_to": "none", "mixed_precision": "no"}}
 
 
 @pytest.fixture
