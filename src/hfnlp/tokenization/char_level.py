@@ -330,7 +330,9 @@ def _untruncated(tokenizer: Fast, rows: _Rows, tokens_before: np.ndarray, not_lo
     if len(contextual):
         bounds = zip(starts[contextual].tolist(), ends[contextual].tolist(), strict=True)
         texts = [rows.text[start:end] for start, end in bounds]
-        counts[contextual] = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        # verbose=False: counting untruncated lengths is the point, the "longer than the maximum" warning misleads
+        ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+        counts[contextual] = [len(row) for row in ids]
     return counts
 
 

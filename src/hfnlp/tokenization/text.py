@@ -180,7 +180,7 @@ def token_lengths(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> n
         backend.encode_special_tokens = tokenizer.split_special_tokens
         encodings = backend.encode_batch_fast(texts, add_special_tokens=False)
         return np.fromiter(map(len, encodings), dtype=np.int64, count=len(texts))
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]  # untruncated on purpose
     return np.fromiter(map(len, ids), dtype=np.int64, count=len(texts))
 
 

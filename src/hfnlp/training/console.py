@@ -9,6 +9,7 @@ a blink, so the bars only push the run's own log lines away. Downloads keep thei
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any, TextIO
 
@@ -35,7 +36,14 @@ def quiet_console(stream: TextIO | None = None) -> bool:
         huggingface_hub.utils.enable_progress_bars()  # a download of pretrained weights is worth watching
     if not terminal:
         datasets.disable_progress_bars()
+    logging.getLogger("transformers.trainer_utils").addFilter(_drop_checkpoint_mtime_notice)
     return terminal
+
+
+def _drop_checkpoint_mtime_notice(record: logging.LogRecord) -> bool:
+    """transformers says it orders checkpoints by step number when file times tie (a second's resolution on many
+    file systems): which it should anyway, and nothing a user can act on."""
+    return "mtime may not be reliable" not in record.getMessage()
 
 
 def trainer_console_arguments(disable_tqdm: bool | None, stream: TextIO | None = None) -> dict[str, Any]:
