@@ -180,7 +180,8 @@ def run_auto(dataset: str, data_args: list[str], root: Path, time_budget: float 
     row = scored_row(dataset, "auto", "auto", log, measured, folder)
     chosen = row["metrics"].get("chosen")
     row["chosen"] = chosen.get("name") if isinstance(chosen, dict) else chosen
-    row["system"] = f"auto: {row['chosen'] or '?'}"
+    refit = row["metrics"].get("refit") or {}
+    row["system"] = f"auto: {row['chosen'] or '?'}" + (" + refit" if refit.get("done") else "")
     row["candidates"] = row["metrics"].get("candidates") or []
     recipe_file = folder / "recipe.yaml"
     row["recipe"] = yaml.safe_load(recipe_file.read_text()) if recipe_file.exists() else None
