@@ -10,6 +10,7 @@ from PIL import Image
 
 from hfnlp.cli import main
 from tests.commands.conftest import assert_one_line_error
+from tests.demo.conftest import captioner_folder  # noqa: F401  (fixture: a tiny random captioner folder)
 
 
 def test_evaluate_writes_its_report_into_a_new_folder(model_folder, tmp_path, capsys):
@@ -51,6 +52,13 @@ def test_evaluate_option_mistakes(arguments, message, model_folder, tmp_path, mo
         (["--num-beams", "0"], "--num-beams must be at least 1, got 0"),
         (["--max-new-tokens", "-1"], "--max-new-tokens must be at least 1"),
         (["--length-penalty", "nan"], "--length-penalty must be a finite number"),
+        (["--top-k", "0"], "--top-k must be at least 1"),
+        (["--no-repeat-ngram-size", "0"], "--no-repeat-ngram-size must be at least 1"),
+        (["--do-sample", "--temperature", "0"], "--temperature must be above 0, got 0.0"),
+        (["--repetition-penalty", "inf"], "--repetition-penalty must be a finite number"),
+        (["--do-sample", "--top-p", "1.5"], "--top-p must be above 0 and at most 1, got 1.5"),
+        (["--seed", "-1"], "--seed must be 0 or more"),
+        (["--temperature", "2", "--top-k", "5"], "--temperature, --top-k only apply with --do-sample"),
         (["--attention-png", "no/folder/att.png"], "does not exist"),
     ],
 )
@@ -59,6 +67,31 @@ def test_caption_option_mistakes_are_refused_before_the_model_loads(arguments, m
     Image.new("RGB", (8, 8)).save(image)
     assert main(["caption", str(tmp_path / "no-model"), str(image), *arguments]) == 2
     assert_one_line_error(capsys, message)
+
+
+def captions(capsys, *arguments: str) -> list[str]:
+    assert main(["caption", *arguments]) == 0
+    return [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()]
+
+
+def test_caption_generation_options_reach_generate(captioner_folder, tmp_path, capsys):  # noqa: F811
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (50, 40), "red").save(image)
+    model, photo = str(captioner_folder), str(image)
+    from hfnlp.pipelines.loading import load_captioner
+
+    default = captions(capsys, model, photo)  # the folder's generation_config.json: beam search, 3 beams
+    assert captions(capsys, model, photo, "--num-beams", "3") == default
+    (greedy,) = captions(capsys, model, photo, "--num-beams", "1")
+    assert greedy == load_captioner(model)(photo, num_beams=1)[0]["generated_text"]
+    assert len(greedy.split()) > len(set(greedy.split()))  # this random model repeats words
+    (no_repeats,) = captions(capsys, model, photo, "--no-repeat-ngram-size", "1")
+    assert no_repeats and len(no_repeats.split()) == len(set(no_repeats.split()))
+    (short,) = captions(capsys, model, photo, "--max-new-tokens", "2")
+    assert short.split() == greedy.split()[:2]
+    sampled = [*captions(capsys, model, photo, "--do-sample", "--temperature", "5", "--top-k", "8", "--seed", "3")]
+    assert sampled == captions(capsys, model, photo, "--do-sample", "--temperature", "5", "--top-k", "8", "--seed", "3")
+    assert captions(capsys, model, photo, "--num-beams", "3", "--length-penalty", "0.5", "--repetition-penalty", "2")
 
 
 def test_caption_names_every_missing_or_broken_image_at_once(tmp_path, capsys):

@@ -42,3 +42,20 @@ def captioner_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     processors = CaptionProcessors(tokenizer, caption_image_processor("tf_efficientnet_lite0", 32))
     get_task("image-captioning").complete_model_folder(model, processors, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def image_classifier_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny image classifier saved as training saves it: a stock transformers ``timm_wrapper`` folder."""
+    from hfnlp.models import FAMILIES
+    from hfnlp.models.image_classifier import image_classifier_config
+    from hfnlp.tasks import get_task
+
+    section = {"type": "image_classifier", "architecture": "test_resnet", "pretrained": False, "image_size": 32}
+    config = image_classifier_config(section, ["circle", "square", "triangle"])
+    torch.manual_seed(0)
+    model = FAMILIES["image_classifier"].build_model(config).eval()
+    folder = tmp_path_factory.mktemp("image-classifier") / "model"
+    model.save_pretrained(folder)
+    get_task("image-classification").complete_model_folder(model, None, folder)
+    return folder

@@ -68,20 +68,25 @@ def test_a_space_folder_is_complete_and_a_non_empty_target_refused(trained_folde
     assert_one_line_error(capsys, f"--space {space}: exists and is not an empty folder")
 
 
-@pytest.mark.slow  # a fresh process importing gradio and torch
-def test_the_space_app_runs_without_hfnlp(trained_folder, tmp_path) -> None:
-    space = tmp_path / "space"
-    space.mkdir()  # an empty folder is fine
-    assert main(["demo", str(trained_folder("text_rnn")), "--space", str(space)]) == 0
+def run_space(space: Path, api: str, inputs: list[str], tmp_path: Path) -> dict:
+    """What the Space's page function ``api`` answers for each input, from a fresh process without hfnlp."""
     result = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("space_without_hfnlp.py")), str(space), GOOD, BAD],
+        [sys.executable, str(Path(__file__).with_name("space_without_hfnlp.py")), str(space), api, *inputs],
         capture_output=True,
         text=True,
         env={**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "GRADIO_ANALYTICS_ENABLED": "False"},
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    output = json.loads(result.stdout.splitlines()[-1])
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.slow  # a fresh process importing gradio and torch
+def test_the_space_app_runs_without_hfnlp(trained_folder, tmp_path) -> None:
+    space = tmp_path / "space"
+    space.mkdir()  # an empty folder is fine
+    assert main(["demo", str(trained_folder("text_rnn")), "--space", str(space)]) == 0
+    output = run_space(space, "classify", [GOOD, BAD], tmp_path)
     assert output["hfnlp_modules"] == []
     expected = [classify_function(load_demo(trained_folder("text_rnn")))(text) for text in (GOOD, BAD)]
     for (labels, pieces), (want_labels, want_pieces) in zip(output["answers"], expected, strict=True):
@@ -123,22 +128,59 @@ def test_a_browser_classifies_a_typed_text(trained_folder) -> None:
         demo.close()
 
 
-def test_the_image_page_answers_class_probabilities(tmp_path) -> None:
+def test_the_image_page_answers_class_probabilities(image_classifier_folder) -> None:
     import numpy as np
     from PIL import Image
 
-    from hfnlp.models import FAMILIES
-    from hfnlp.models.image_classifier import image_classifier_config
-    from hfnlp.tasks.image_classification import image_processor_for
-
-    section = {"type": "image_classifier", "architecture": "test_resnet", "pretrained": False, "image_size": 32}
-    config = image_classifier_config(section, ["circle", "square", "triangle"])
-    FAMILIES["image_classifier"].build_model(config).save_pretrained(tmp_path / "model")
-    image_processor_for(config).save_pretrained(tmp_path / "model")
-    probabilities = classify_function(load_demo(tmp_path / "model"))(Image.new("RGB", (40, 30), "red"))
+    probabilities = classify_function(load_demo(image_classifier_folder))(Image.new("RGB", (40, 30), "red"))
     assert set(probabilities) == {"circle", "square", "triangle"}
     assert sum(probabilities.values()) == pytest.approx(1, abs=1e-5)
     assert np.isfinite(list(probabilities.values())).all()
+
+
+def caption_function(demo):
+    (block,) = [block for block in demo.fns.values() if block.api_name == "caption"]
+    return block.fn
+
+
+def test_the_caption_page_answers_a_caption_and_one_overlay_per_word(captioner_folder) -> None:
+    from PIL import Image
+
+    from hfnlp.pipelines.loading import load_captioner
+
+    photo = Image.new("RGB", (50, 40), "red")
+    caption, overlays = caption_function(load_demo(captioner_folder))(photo)
+    assert caption and caption == load_captioner(captioner_folder)(photo)[0]["generated_text"]
+    assert [word for _, word in overlays] == caption.split()  # one tinted image per word, in order
+    assert all(overlay.size == photo.size and overlay.mode == "RGB" for overlay, _ in overlays)
+    assert caption_function(load_demo(captioner_folder))(None) == ("", [])
+
+
+def test_an_image_space_requires_timm_which_runs_its_stock_folder(image_classifier_folder, tmp_path) -> None:
+    space = write_space(image_classifier_folder, tmp_path / "space")
+    requirements = space.joinpath("requirements.txt").read_text(encoding="utf-8").split()
+    assert [line.split("==")[0] for line in requirements] == ["torch", "transformers", "numpy", "pillow", "timm"]
+    assert not list((space / "model").glob("*.py"))  # a stock timm_wrapper folder: no code of its own
+
+
+@pytest.mark.slow  # a fresh process importing gradio, torch and timm
+@pytest.mark.parametrize(("folder", "api"), [("image_classifier_folder", "classify"), ("captioner_folder", "caption")])
+def test_an_image_space_runs_without_hfnlp(folder, api, request, tmp_path) -> None:
+    from PIL import Image
+
+    model = request.getfixturevalue(folder)
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (50, 40), "red").save(photo)
+    assert main(["demo", str(model), "--space", str(tmp_path / "space")]) == 0
+    output = run_space(tmp_path / "space", api, [str(photo)], tmp_path)
+    assert output["hfnlp_modules"] == []
+    (function,) = [block.fn for block in load_demo(model).fns.values() if block.api_name == api]
+    expected = function(Image.open(photo))
+    if api == "classify":
+        assert output["answers"] == [pytest.approx(expected, abs=1e-5)]
+    else:  # the caption, and a 50x40 overlay per word
+        caption, overlays = expected
+        assert output["answers"] == [[caption, [[[50, 40], word] for _, word in overlays]]]
 
 
 def test_an_attention_overlay_tints_where_the_word_looked() -> None:

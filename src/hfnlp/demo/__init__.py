@@ -12,6 +12,7 @@ from typing import Any
 from hfnlp.errors import HfnlpError
 from hfnlp.pipelines.loading import (
     CONFIG_FILE,
+    IMAGE_CLASSIFIER,
     ModelKind,
     check_model_folder,
     kind_of,
@@ -27,7 +28,8 @@ SPACE_MODEL_DIR = "model"
 
 SPACE_APP = '''"""{title}: a Gradio demo of an hfnlp {task} model, made by `hfnlp demo --space`.
 
-Runs without hfnlp: transformers loads the model folder with its own code (trust_remote_code=True).
+Runs without hfnlp: transformers loads the model folder (a captioner or text classifier with the folder's own code,
+trust_remote_code=True; an image classifier as a stock timm_wrapper model).
 """
 
 {explainer_import}from demo_app import build_demo, load_pipeline
@@ -53,8 +55,8 @@ pinned: false
 
 # {title}
 
-A demo of the hfnlp {task} model in `{model_dir}/`. `app.py` loads it with transformers alone
-(`trust_remote_code=True`: the model folder carries its own code) and serves the page of `demo_app.py`.
+A demo of the hfnlp {task} model in `{model_dir}/`. `app.py` loads it with transformers alone (with
+`trust_remote_code=True` for the code a model folder may carry) and serves the page of `demo_app.py`.
 
 Run it locally: `pip install -r requirements.txt gradio=={gradio_version} && python app.py`.
 """
@@ -105,7 +107,7 @@ def write_space(model: str | Path, directory: str | Path, license: str = "apache
         raise HfnlpError(f"--space {directory}: exists and is not an empty folder; name a new or empty folder")
     folder = resolve_model_folder(model)
     kind = model_kind(folder)
-    # A Space of a folder that cannot load would fail only once uploaded (image classifiers: see above).
+    # A Space of a folder that cannot load would fail only once uploaded: refused here, in one line.
     check_model_folder(folder, kind)
     task = kind.task
     title = f"hfnlp {task}: {Path(str(model)).name}"
@@ -128,7 +130,7 @@ def write_space(model: str | Path, directory: str | Path, license: str = "apache
             ),
             encoding="utf-8",
         )
-        (staged / "requirements.txt").write_text("\n".join(space_requirements(folder)) + "\n", encoding="utf-8")
+        (staged / "requirements.txt").write_text("\n".join(space_requirements(folder, task)) + "\n", encoding="utf-8")
         (staged / "README.md").write_text(
             SPACE_README.format(
                 title=title, task=task, gradio_version=gradio_version, license=license, model_dir=SPACE_MODEL_DIR
@@ -138,12 +140,17 @@ def write_space(model: str | Path, directory: str | Path, license: str = "apache
     return directory
 
 
-def space_requirements(folder: Path) -> list[str]:
+def space_requirements(folder: Path, task: str) -> list[str]:
     """The packages the Space's app and the model folder's own code import (gradio comes with the Space's SDK),
     pinned to the versions installed here, which made and tested the folder."""
     code = "\n".join(path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py")))
     packages = ["torch", "transformers", "numpy", "pillow"]
-    packages += [name for name in ("timm", "jieba") if f"import {name}" in code]
+    # Every image classifier runs through transformers' TimmWrapper, which imports timm: a stock timm_wrapper
+    # folder has no code of its own that would show it.
+    if task == IMAGE_CLASSIFIER.task or "import timm" in code:
+        packages.append("timm")
+    if "import jieba" in code:
+        packages.append("jieba")
     return [f"{name}=={metadata.version(name)}" for name in packages]
 
 
