@@ -6,8 +6,10 @@
 The server runs in its own process on a free loopback port (``hfnlp serve MODEL --port 0``, once with dynamic
 batching and once with ``--no-batching``); httpx async clients send one text per request, each client its next
 request as soon as its last one is answered, until ``--requests`` are answered or ``--time-cap`` seconds pass.
-Prints a Markdown table: clients, batching, requests/s, p50 and p99 latency in ms. Texts are the model's test split
-when its folder holds the recipe. One benchmark at a time: on a shared machine numbers move with other jobs.
+Prints a Markdown table: clients, batching, requests/s, p50 and p99 latency in ms; then the same load on the batcher
+alone, in this process without HTTP (what the model side gains from batching, apart from the HTTP stack's cost).
+Texts are the model's test split when its folder holds the recipe. One benchmark at a time: on a shared machine
+numbers move with other jobs.
 """
 
 from __future__ import annotations
@@ -46,6 +48,28 @@ def test_texts(model: str) -> list[str]:
         return SAMPLE_TEXTS
     recipe = load_recipe(recipe_path)
     return list(load_text_classification(recipe.data, seed=recipe.seed).splits["test"]["text"]) or SAMPLE_TEXTS
+
+
+async def batcher_load_test(predictor, texts: list[str], clients: int, batching: bool, args) -> tuple:
+    """``clients`` coroutines sending one text at a time straight to a :class:`Batcher` (no HTTP)."""
+    from hfnlp.serving.batching import Batcher
+
+    batcher = Batcher(predictor, args.max_batch_size, args.max_wait_ms, batching)
+    await batcher.start()
+    numbers, latencies = iter(range(args.requests)), []
+
+    async def client() -> None:
+        for number in numbers:
+            sent = time.perf_counter()
+            await batcher.predict([texts[number % len(texts)]])
+            latencies.append(time.perf_counter() - sent)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    await batcher.stop()
+    milliseconds = np.array(latencies) * 1000
+    return len(latencies) / elapsed, np.percentile(milliseconds, 50), np.percentile(milliseconds, 99), len(latencies)
 
 
 def start_server(model: str, token: str, log: Path, batching: bool, args: argparse.Namespace) -> subprocess.Popen:
@@ -114,7 +138,7 @@ def main() -> None:
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per level at most")
     parser.add_argument("--clients", default=",".join(map(str, CLIENTS)), help="concurrent clients per level")
     parser.add_argument("--max-batch-size", type=int, default=32, help="the server's --max-batch-size")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="the server's --max-wait-ms")
+    parser.add_argument("--max-wait-ms", type=float, default=0.0, help="the server's --max-wait-ms")
     parser.add_argument("--threads", type=int, default=1, help="the server's torch threads (OMP_NUM_THREADS)")
     args = parser.parse_args()
     levels = [int(value) for value in args.clients.split(",")]
@@ -136,14 +160,28 @@ def main() -> None:
             finally:
                 process.send_signal(signal.SIGINT)
                 process.wait(timeout=60)
+        import torch
+
+        from hfnlp.serving.predictors import load_predictor
+
+        torch.set_num_threads(args.threads)
+        predictor = load_predictor(model)
+        alone = [
+            (clients, batching, *asyncio.run(batcher_load_test(predictor, texts, clients, batching, args)))
+            for batching in (True, False)
+            for clients in levels
+        ]
 
     print(f"\nmodel: {args.model or 'quickstart'}; max batch {args.max_batch_size}, max wait {args.max_wait_ms} ms, "
           f"{args.threads} server thread(s); up to {args.requests} requests or {args.time_cap:.0f} s per level; "
           f"load average (1 min) {os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    print("| clients | batching | requests/s | p50 ms | p99 ms | requests |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: |")
-    for clients, batching, throughput, p50, p99, answered in sorted(rows):
-        print(f"| {clients} | {'on' if batching else 'off'} | {throughput:,.1f} | {p50:.1f} | {p99:.1f} | {answered} |")
+    for title, table in (("over HTTP", rows), ("the batcher alone, no HTTP", alone)):
+        print(f"\n{title}\n")
+        print("| clients | batching | requests/s | p50 ms | p99 ms | requests |")
+        print("| ---: | --- | ---: | ---: | ---: | ---: |")
+        for clients, batching, throughput, p50, p99, answered in sorted(table):
+            on = "on" if batching else "off"
+            print(f"| {clients} | {on} | {throughput:,.1f} | {p50:.1f} | {p99:.1f} | {answered} |")
 
 
 if __name__ == "__main__":

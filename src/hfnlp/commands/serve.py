@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-wait-ms",
         type=float,
-        default=5.0,
-        help="how long the first request of a batch waits for others, in ms (default: 5)",
+        default=0.0,
+        help="with the model idle, how long a request waits for others to share its forward pass, in ms (default: 0; "
+        "under load, the requests that arrive while the model runs form the next batch anyway)",
     )
     parser.add_argument(
         "--no-batching", dest="batching", action="store_false", help="run each request alone (for comparisons)"

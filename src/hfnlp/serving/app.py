@@ -95,7 +95,7 @@ def create_app(
     token: str,
     model_name: str,
     max_batch_size: int = 32,
-    max_wait_ms: float = 5.0,
+    max_wait_ms: float = 0.0,
     batching: bool = True,
     max_inputs: int = MAX_INPUTS,
 ) -> FastAPI:

@@ -1,7 +1,8 @@
 """Dynamic batching: requests that arrive together share one forward pass of the model.
 
-Requests put their inputs on an asyncio queue; one worker takes the oldest request, waits up to ``max_wait_ms`` for
-more (while the batch holds fewer than ``max_batch_size`` inputs), runs the model once on all of them in a thread
+Requests put their inputs on an asyncio queue; one worker takes the oldest request, gathers those that arrive while
+the model runs the previous batch (with the model idle: for ``max_wait_ms`` at most, default 0) up to
+``max_batch_size`` inputs, runs the model once on all of them in a thread
 (the event loop keeps accepting and answering requests meanwhile) and hands each request its own outputs. One
 worker means one forward pass at a time: the model and its tokenizer are never used by two threads at once.
 """
@@ -9,6 +10,7 @@ worker means one forward pass at a time: the model and its tokenizer are never u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ class Batcher:
     """
 
     def __init__(
-        self, predictor: Predictor, max_batch_size: int = 32, max_wait_ms: float = 5.0, batching: bool = True
+        self, predictor: Predictor, max_batch_size: int = 32, max_wait_ms: float = 0.0, batching: bool = True
     ) -> None:
         self.predictor = predictor
         self.max_batch_size = max_batch_size
@@ -85,14 +87,21 @@ class Batcher:
         return await request.answer
 
     async def _work(self) -> None:
+        # The next batch gathers while the model runs the current one: under load, batches form by themselves (what
+        # arrived during a forward pass), and the event loop reads and answers HTTP requests on one core while the
+        # forward pass (which releases the GIL) runs on another. Forward passes still run one at a time.
+        running: asyncio.Task | None = None
         while True:
-            batch = await self._gather()
+            batch = await self._gather(running)
+            if running is not None:
+                await running
             # A client that went away before its turn costs nothing.
             batch = [request for request in batch if not request.answer.done()]
-            if batch:
-                await self._run(batch)
+            running = asyncio.create_task(self._run(batch)) if batch else None
 
-    async def _gather(self) -> list[_Request]:
+    async def _gather(self, running: asyncio.Task | None) -> list[_Request]:
+        """The oldest request and those that join it: while ``running`` (the model's current batch) lasts, or, with
+        the model idle, for ``max_wait`` at most; never more than ``max_batch_size`` inputs."""
         assert self._queue is not None
         first, self._held = (self._held, None) if self._held else (await self._queue.get(), None)
         batch, size = [first], len(first.inputs)
@@ -101,24 +110,37 @@ class Batcher:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait
         while size < self.max_batch_size:
-            try:
-                request = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    # A request that arrives as the wait times out is not lost: wait_for returns what the
-                    # cancelled get got, and Queue.get takes nothing off the queue before its wait returns.
-                    request = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
+            request = await self._next(running, deadline - loop.time())
+            if request is None:
+                break
             if size + len(request.inputs) > self.max_batch_size:
                 self._held = request  # the first of the next batch: requests are answered in arrival order
                 break
             batch.append(request)
             size += len(request.inputs)
         return batch
+
+    async def _next(self, running: asyncio.Task | None, idle_wait: float) -> _Request | None:
+        """The next queued request; waiting for one while ``running`` lasts (or, idle, ``idle_wait`` seconds)."""
+        assert self._queue is not None
+        with contextlib.suppress(asyncio.QueueEmpty):
+            return self._queue.get_nowait()
+        busy = running is not None and not running.done()
+        if not busy and idle_wait <= 0:
+            return None
+        getter = asyncio.ensure_future(self._queue.get())
+        done, _ = await asyncio.wait(
+            {getter, running} if busy else {getter},
+            timeout=None if busy else idle_wait,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if getter in done:
+            return getter.result()
+        # Queue.get leaves an item it was woken for in the queue when cancelled: nothing is lost.
+        getter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await getter
+        return None if not busy else await self._next(None, 0)
 
     async def _run(self, batch: list[_Request]) -> None:
         inputs = [item for request in batch for item in request.inputs]

@@ -37,7 +37,7 @@ class ServeOptions:
     port: int = DEFAULT_PORT
     token_env: str = TOKEN_ENV
     max_batch_size: int = 32
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 0.0
     batching: bool = True
     backend: str = "torch"
     trust_remote_code: bool = False
