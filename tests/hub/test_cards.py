@@ -81,6 +81,9 @@ def test_hub_data_is_named_in_metadata_and_its_own_splits_are_not_called_carved(
     assert unknown == "- test: the source's own split if it has one, else 20% of the source's train rows, carved " + (
         "from train with seed 7"
     )
+    refit = recipe("stanfordnlp/imdb")
+    refit.data.train_on_validation = True  # the auto mode's final fit
+    assert "validation rows were then added to train" in data_summary(refit, given={"train", "test"}).splitlines()[-1]
 
 
 def test_the_captioning_tag_is_a_transformers_task():

@@ -360,6 +360,11 @@ def data_summary(recipe: Recipe, given: set[str] | None) -> str:
         else:
             continue  # no such split
         lines.append(f"- {split}: {how}")
+    if getattr(data, "train_on_validation", False):
+        lines.append(
+            "- the validation rows were then added to train (`data.train_on_validation`): the final fit of a recipe "
+            "already chosen on validation, so no validation score of this model is a held-out estimate"
+        )
     return "\n".join(lines)
 
 
