@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from hfnlp.cli import main
 from tests.commands.conftest import assert_one_line_error
@@ -162,3 +163,21 @@ def test_options_may_come_before_between_or_after_the_texts(model_folder, capsys
     assert main(["predict", str(model_folder), *arguments]) == 0, capsys.readouterr().err
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["text"] for row in rows] == [GOOD, "bad"] and all("attributions" in row for row in rows)
+
+
+def test_classify_in_batches_gives_the_pipelines_labels_and_scores(model_folder):
+    """The batched fast path (ids straight from the Rust tokenizer, padded here) scores as the pipeline does text by
+    text, whatever the lengths in a batch."""
+    from hfnlp.pipelines.text_classification import classify, load_text_classifier, padded_batch
+
+    classifier = load_text_classifier(model_folder)
+    texts = ["great", "the food was great and fresh and hot", "awful", "cold order, late, and the soup was stale", "ok"]
+    batched = classify(classifier, texts, batch_size=4)
+    for text, got in zip(texts, batched, strict=True):
+        [expected] = classifier(text, truncation=True, top_k=1)
+        assert got["label"] == expected["label"] and got["score"] == pytest.approx(expected["score"], abs=1e-6)
+    tokenizer = classifier.tokenizer
+    ids = [tokenizer(text)["input_ids"] for text in texts]
+    reference = tokenizer(texts, padding=True, return_tensors="pt")
+    ours = padded_batch(ids, tokenizer.pad_token_id)
+    assert all(torch.equal(ours[key], reference[key]) for key in ("input_ids", "attention_mask"))
