@@ -262,3 +262,15 @@ def wait_for_url(capsys: pytest.CaptureFixture, training: threading.Thread) -> s
             return found.group(1)
         time.sleep(0.2)
     raise AssertionError(f"no dashboard URL printed: {output[-2000:]}")
+
+
+@pytest.mark.parametrize("label_smoothing_factor", [0.0, 0.1])
+def test_the_live_confusion_matrix_counts_every_validation_row_also_under_label_smoothing(
+    make_recipe, tmp_path, label_smoothing_factor
+):
+    # Under label smoothing Trainer takes the labels out of the model's inputs: the matrix must not go blank.
+    recipe = make_recipe(rows=100, num_train_epochs=1, label_smoothing_factor=label_smoothing_factor)
+    assert main(["train", str(recipe)]) == 0
+    confusion = json.loads((tmp_path / "run" / "live_status.json").read_text())["confusion_matrix"]
+    assert confusion["labels"] == ["negative", "positive"]
+    assert sum(map(sum, confusion["matrix"])) == 10  # the 10% of 100 rows carved for validation, each once

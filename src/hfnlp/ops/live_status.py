@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import EvalPrediction, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from hfnlp.training.run_folder import LIVE_STATUS, RunFolder
 
@@ -44,6 +46,17 @@ class LiveStatusCallback(TrainerCallback):
         self._last_log = (state.global_step, self._started)
         self._confusion = ConfusionCounter.attach(kwargs["model"])
         self._write(args, state, kwargs, "running", force=True)
+
+    def wrap_compute_metrics(self, compute_metrics: Callable[[EvalPrediction], dict]) -> Callable:
+        """``compute_metrics`` that also counts the evaluation's confusion matrix (the training engine wraps the
+        Trainer's with it): what the metrics see, whatever took the labels out of the model's inputs."""
+
+        def compute(prediction: EvalPrediction) -> dict:
+            if self._confusion is not None:
+                self._confusion.count(prediction)
+            return compute_metrics(prediction)
+
+        return compute
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
         """Progress, throttled."""
@@ -76,8 +89,6 @@ class LiveStatusCallback(TrainerCallback):
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
         """Mark the run finished (testing and saving may still follow)."""
         self._write(args, state, kwargs, "finished", force=True)
-        if self._confusion is not None:
-            self._confusion.detach()
 
     def _write(self, args: TrainingArguments, state: TrainerState, kwargs: dict[str, Any], phase: str, force=False):
         now = time.time()
@@ -114,57 +125,49 @@ class LiveStatusCallback(TrainerCallback):
 
 
 class ConfusionCounter:
-    """Counts (true, predicted) pairs of a classifier's forward passes in evaluation mode, via a forward hook.
+    """The confusion matrix of the latest evaluation, from the predictions and labels Trainer hands its
+    ``compute_metrics`` (gathered over processes). A forward hook cannot count it: under label smoothing or a
+    ``compute_loss_func`` Trainer takes the labels out of the model's inputs."""
 
-    Trainer hands callbacks only the metrics of an evaluation, not its predictions; watching the model's own
-    outputs gives the confusion matrix without a second pass over the data.
-    """
-
-    def __init__(self, model: torch.nn.Module, num_labels: int, label_names: list[str]) -> None:
-        self.num_labels = num_labels
+    def __init__(self, label_names: list[str]) -> None:
         self.label_names = label_names
-        self.counts: torch.Tensor | None = None
-        self._handle = model.register_forward_hook(self._count, with_kwargs=True)
+        self.counts: np.ndarray | None = None
 
     @classmethod
     def attach(cls, model: torch.nn.Module) -> ConfusionCounter | None:
-        """A counter for a model with labels (``config.id2label``), else ``None``. Outputs that are not one row of
-        logits per example (e.g. a captioner's per-token logits) are never counted."""
+        """A counter for a model with labels (``config.id2label``), else ``None``."""
         id2label = getattr(getattr(model, "config", None), "id2label", None)
         if not id2label:
             return None
-        return cls(model, len(id2label), [str(id2label[i]) for i in range(len(id2label))])
+        return cls([str(id2label[i]) for i in range(len(id2label))])
 
-    def _count(self, module: torch.nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> None:
-        labels = kwargs.get("labels")
-        logits = getattr(output, "logits", None)
-        if module.training or labels is None or logits is None or logits.ndim != 2 or labels.ndim != 1:
+    def count(self, prediction: EvalPrediction) -> None:
+        """Count one evaluation's (true, predicted) pairs; outputs that are not one row of logits (or one predicted
+        id) per example, such as a captioner's per-token logits, are never counted."""
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        labels = prediction.label_ids[0] if isinstance(prediction.label_ids, tuple) else prediction.label_ids
+        logits, labels, size = np.asarray(logits), np.asarray(labels), len(self.label_names)
+        if labels.ndim != 1 or logits.shape[0] != labels.shape[0]:
             return
-        if logits.shape[-1] != self.num_labels:
+        if logits.ndim == 2 and logits.shape[1] == size:
+            predicted = logits.argmax(-1)
+        elif logits.ndim == 1:
+            predicted = logits.astype(np.int64)
+        else:
             return
-        with torch.no_grad():
-            keep = labels >= 0
-            pairs = labels[keep] * self.num_labels + logits[keep].argmax(-1)
-            counts = torch.bincount(pairs, minlength=self.num_labels**2)
-            self.counts = counts if self.counts is None else self.counts + counts
+        keep = (labels >= 0) & (labels < size) & (predicted >= 0) & (predicted < size)
+        pairs = labels[keep].astype(np.int64) * size + predicted[keep]
+        self.counts = np.bincount(pairs, minlength=size**2)
 
     def take(self, state: TrainerState) -> dict[str, Any] | None:
-        """The matrix counted since the last call (summed over processes), rows = true labels; then reset."""
-        counts = self.counts
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            device = counts.device if counts is not None else "cpu"
-            counts = counts if counts is not None else torch.zeros(self.num_labels**2, dtype=torch.long, device=device)
-            torch.distributed.all_reduce(counts)
-        self.reset()
+        """The matrix of the latest evaluation, rows = true labels; then forget it."""
+        counts, self.counts = self.counts, None
         if counts is None:
             return None
-        matrix = counts.view(self.num_labels, self.num_labels).tolist()
+        size = len(self.label_names)
+        matrix = counts.reshape(size, size).tolist()
         return {"labels": self.label_names, "matrix": matrix, "step": state.global_step, "epoch": state.epoch}
 
     def reset(self) -> None:
         """Forget what was counted."""
         self.counts = None
-
-    def detach(self) -> None:
-        """Remove the forward hook."""
-        self._handle.remove()

@@ -75,6 +75,9 @@ def fit(
     for callback in all_callbacks:  # debug subsets (--limit-train, --overfit-batch) choose what to train on
         if hasattr(callback, "select_train_dataset"):
             train_dataset = callback.select_train_dataset(train_dataset)
+        # The live status counts the confusion matrix from what the metrics see (predictions and labels).
+        if hasattr(callback, "wrap_compute_metrics") and compute_metrics is not None:
+            compute_metrics = callback.wrap_compute_metrics(compute_metrics)
     if uses_sparse_gradients(model) and "optimizer_cls_and_kwargs" not in trainer_kwargs:
         logger.info("the model has sparse embedding gradients: training with LazyAdamW (training.optim is not used)")
         adam = {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
