@@ -77,6 +77,18 @@ def test_push_takes_a_cached_hub_id_and_refuses_only_to_upload_offline(hub_cache
     assert_one_line_error(capsys, "cannot push to the Hub in offline mode")
 
 
+def test_serve_and_demo_load_a_cached_hub_id_offline(hub_cache):
+    """The server's predictor and the demo page load what the cached id holds (no port is bound)."""
+    from hfnlp.demo import load_demo
+    from hfnlp.serving.predictors import load_predictor
+
+    predictor = load_predictor(REPO)
+    [ranked] = predictor.forward(["good food"])
+    assert predictor.task == "text-classification"
+    assert predictor.finish(ranked, 1)[0]["label"] in ("negative", "positive")
+    assert load_demo(REPO).title == "hfnlp text-classification: tiny-sentiment"
+
+
 @pytest.mark.parametrize("command", ["predict", "evaluate", "caption", "push"])
 def test_a_hub_id_not_in_the_cache_offline_is_one_line_saying_so(command, hub_cache, tmp_path, capsys):
     (tmp_path / "data.csv").write_text("text,label\ngood,positive\n", encoding="utf-8")
