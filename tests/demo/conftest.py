@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.explain.conftest import trained_folder, word_tokenizer  # noqa: F401  (fixtures)
+from tests.models.conftest import tiny_config
 
 CAPTIONS = ["a red circle left of a blue square", "a small green triangle above a large red circle"]
 
@@ -16,24 +17,17 @@ CAPTIONS = ["a red circle left of a blue square", "a small green triangle above 
 def captioner_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete captioner model folder (weights, config with its own code, tokenizer, image processor, pipeline),
     random but small: what training writes, in a second instead of minutes."""
-    from hfnlp.models.captioner import CaptionerConfig, ImageCaptioner
+    from hfnlp.models.captioner import ImageCaptioner
     from hfnlp.tasks import get_task
     from hfnlp.tasks.image_captioning import CaptionProcessors, caption_image_processor
     from hfnlp.tokenization.captions import CaptionTokenizerConfig, train_caption_tokenizer
 
     tokenizer = train_caption_tokenizer(CaptionTokenizerConfig(min_frequency=1, max_length=8), CAPTIONS)
-    config = CaptionerConfig(
+    config = tiny_config(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        encoder_name="tf_efficientnet_lite0",
-        encoder_out_index=1,
-        encoder_pretrained=False,
-        embedding_dim=8,
-        hidden_size=16,
-        attention_dim=8,
-        dropout=0.0,
         max_caption_length=8,
     )
     torch.manual_seed(0)
