@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +83,10 @@ def classify(
     if not present:
         return results
     tokenizer, model = classifier.tokenizer, classifier.model
-    cut = cut_to_token_budget([texts[i] for i in present], tokenizer.model_max_length)
+    encode = batch_encoder(tokenizer)
     labels = model.config.id2label
-    # Straight from the Rust tokenizer where it can (no offsets, no per-text BatchEncoding): half of a bag model's time
-    # went to transformers' per-text conversion.
-    max_length = tokenizer.model_max_length if tokenizer.model_max_length < 1e9 else None  # 1e30: "no limit"
-    encode_ids = ids_encoder(tokenizer, max_length) if tokenizer.padding_side == "right" else None
-    for start in range(0, len(cut), batch_size):
-        texts_batch = cut[start : start + batch_size]
-        if encode_ids is not None:
-            batch = padded_batch(encode_ids(texts_batch), tokenizer.pad_token_id)
-        else:
-            batch = tokenizer(texts_batch, truncation=True, padding=True, return_tensors="pt")
+    for start in range(0, len(present), batch_size):
+        batch = encode([texts[i] for i in present[start : start + batch_size]])
         with torch.inference_mode():
             logits = model(**{key: value.to(model.device) for key, value in batch.items()}).logits
         # The pipeline's own softmax (NumPy, float32), so that the scores are the ones pipeline(...) gives, to the bit.
@@ -105,6 +97,24 @@ def classify(
         for i in present:
             results[i]["attributions"] = explain_text(model, tokenizer, texts[i], results[i]["label"]).spans
     return results
+
+
+def batch_encoder(tokenizer: Any) -> Callable[[Sequence[str]], dict[str, torch.Tensor]]:
+    """A function encoding a batch of texts as the text-classification pipeline does (cut to the token budget,
+    ``truncation=True``, padded to the longest), as tensors: for :func:`classify` and ``hfnlp serve``.
+
+    Straight from the Rust tokenizer where it can (no offsets, no per-text ``BatchEncoding``): half of a bag model's
+    time went to transformers' per-text conversion."""
+    max_length = tokenizer.model_max_length if tokenizer.model_max_length < 1e9 else None  # 1e30: "no limit"
+    encode_ids = ids_encoder(tokenizer, max_length) if tokenizer.padding_side == "right" else None
+
+    def encode(texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        cut = cut_to_token_budget(texts, tokenizer.model_max_length)
+        if encode_ids is not None:
+            return padded_batch(encode_ids(cut), tokenizer.pad_token_id)
+        return dict(tokenizer(cut, truncation=True, padding=True, return_tensors="pt"))
+
+    return encode
 
 
 def padded_batch(ids: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:

@@ -56,7 +56,10 @@ class TextClassifierPredictor:
     def __init__(
         self, tokenizer: Any, logits: Callable[[dict[str, Any]], np.ndarray], labels: dict[int, str], backend: str
     ) -> None:
+        from hfnlp.pipelines.text_classification import batch_encoder
+
         self.tokenizer = tokenizer
+        self.encode = batch_encoder(tokenizer)
         self.logits = logits
         self.labels = labels
         self.backend = backend
@@ -67,11 +70,7 @@ class TextClassifierPredictor:
         classify` does, so a text alone in its batch gets the score ``hfnlp predict`` prints."""
         from transformers.pipelines.text_classification import softmax
 
-        from hfnlp.tokenization.text import cut_to_token_budget
-
-        cut = cut_to_token_budget(inputs, self.tokenizer.model_max_length)
-        batch = self.tokenizer(cut, truncation=True, padding=True, return_tensors="pt")
-        return list(softmax(self.logits(batch)))
+        return list(softmax(self.logits(self.encode(inputs))))
 
     def finish(self, output: np.ndarray, top_k: int | None) -> list[dict[str, Any]]:
         """The ``top_k`` labels of one text."""
@@ -158,7 +157,8 @@ def _text_classifier(folder: Path, backend: str, trust_remote_code: bool) -> Pre
 
         def torch_logits(batch: dict[str, Any]) -> np.ndarray:
             with torch.inference_mode():
-                return network(**batch.to(network.device)).logits.float().cpu().numpy()
+                inputs = {key: value.to(network.device) for key, value in batch.items()}
+                return network(**inputs).logits.float().cpu().numpy()
 
         return TextClassifierPredictor(classifier.tokenizer, torch_logits, labels, backend)
     return _onnx_text_classifier(folder, classifier.tokenizer, labels)
