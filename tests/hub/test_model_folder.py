@@ -133,8 +133,7 @@ def test_a_saved_image_classifier_folder_is_served_demoed_and_checked_like_the_o
     """The stock timm_wrapper folder is an hfnlp image classifier to every loader (serve, demo, evaluate)."""
     from PIL import Image
 
-    from hfnlp.demo import model_kind
-    from hfnlp.pipelines.loading import IMAGE_CLASSIFIER, check_model_folder, kind_of
+    from hfnlp.pipelines.loading import IMAGE_CLASSIFIER, check_model_folder, kind_of, model_kind
     from hfnlp.serving.predictors import load_predictor
 
     folder = run_of("image_classifier") / "model"

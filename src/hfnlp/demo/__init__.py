@@ -3,7 +3,6 @@ ready Hugging Face Space folder."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from importlib import metadata
 from pathlib import Path
@@ -11,12 +10,10 @@ from typing import Any
 
 from hfnlp.errors import HfnlpError
 from hfnlp.pipelines.loading import (
-    CONFIG_FILE,
     IMAGE_CLASSIFIER,
-    ModelKind,
     check_model_folder,
-    kind_of,
     load_image_classifier,
+    model_kind,
     resolve_model_folder,
 )
 from hfnlp.training.atomic import atomic_path
@@ -62,17 +59,9 @@ Run it locally: `pip install -r requirements.txt gradio=={gradio_version} && pyt
 """
 
 
-def model_kind(folder: Path) -> ModelKind:
-    """The kind of hfnlp model in ``folder`` (its ``task``: ``text-classification``, ``image-classification`` or
-    ``image-captioning``), from its ``config.json``."""
-    try:
-        model_type = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError, AttributeError) as error:
-        raise HfnlpError(f"{folder}/{CONFIG_FILE} cannot be read as a model config: {error}") from None
-    kind = kind_of(model_type) if isinstance(model_type, str) else None
-    if kind is None:
-        raise HfnlpError(f"{folder} holds a model of type {model_type!r}, not an hfnlp model: no demo page for it")
-    return kind
+def page_title(model: str | Path, task: str) -> str:
+    """The page's (and the Space's) title: the task and the model's own name (a Hub id's or folder's last part)."""
+    return f"hfnlp {task}: {Path(str(model)).name}"
 
 
 def load_demo(model: str | Path, trust_remote_code: bool = False) -> Any:
@@ -81,7 +70,7 @@ def load_demo(model: str | Path, trust_remote_code: bool = False) -> Any:
 
     folder = resolve_model_folder(model)
     task = model_kind(folder).task
-    title = f"hfnlp {task}: {Path(str(model)).name}"
+    title = page_title(model, task)
     if task == "text-classification":
         from hfnlp.explain.attribution import explain_text
         from hfnlp.pipelines.text_classification import load_text_classifier
@@ -110,7 +99,7 @@ def write_space(model: str | Path, directory: str | Path, license: str = "apache
     # A Space of a folder that cannot load would fail only once uploaded: refused here, in one line.
     check_model_folder(folder, kind)
     task = kind.task
-    title = f"hfnlp {task}: {Path(str(model)).name}"
+    title = page_title(model, task)
     text = task == "text-classification"
     gradio_version = metadata.version("gradio")
     with atomic_path(directory) as staged:
@@ -154,4 +143,4 @@ def space_requirements(folder: Path, task: str) -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in packages]
 
 
-__all__ = ["load_demo", "model_kind", "write_space"]
+__all__ = ["load_demo", "write_space"]

@@ -129,6 +129,21 @@ def check_model_folder(
             )
 
 
+def model_kind(folder: Path) -> ModelKind:
+    """The kind of hfnlp model in ``folder`` (its ``task``), from its ``config.json``; one line when it holds none."""
+    try:
+        model_type = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError) as error:
+        raise HfnlpError(f"{folder}/{CONFIG_FILE} cannot be read as a model config: {error}") from None
+    kind = kind_of(model_type) if isinstance(model_type, str) else None
+    if kind is None:
+        raise HfnlpError(
+            f"{folder} holds a model of type {model_type!r}, of no hfnlp task; hfnlp's tasks are "
+            f"{', '.join(k.task for k in KINDS)}"
+        )
+    return kind
+
+
 def kind_of(model_type: str) -> ModelKind | None:
     """The kind of hfnlp model whose families include ``model_type`` (a ``config.json``'s), or ``None``."""
     return next(

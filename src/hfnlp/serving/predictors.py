@@ -7,7 +7,6 @@ for its own request (its own ``top_k``).
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,10 +16,9 @@ import numpy as np
 
 from hfnlp.errors import HfnlpError
 from hfnlp.pipelines.loading import (
-    CONFIG_FILE,
     check_model_folder,
-    kind_of,
     load_image_classifier,
+    model_kind,
     resolve_model_folder,
 )
 from hfnlp.serving.server import BACKENDS
@@ -127,13 +125,7 @@ def load_predictor(model: str | Path, backend: str = "torch", trust_remote_code:
     folder = resolve_model_folder(model)
     # A readable config.json with a model_type, and weights; each task's loader checks its processors below.
     check_model_folder(folder, trust_remote_code=trust_remote_code, with_processors=False)
-    model_type = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))["model_type"]
-    kind = kind_of(model_type)
-    if kind is None:
-        raise HfnlpError(
-            f"{folder} holds a model of type {model_type!r}, of no hfnlp task; hfnlp serve serves hfnlp's text "
-            "classifiers, image classifiers and image captioners"
-        )
+    kind = model_kind(folder)
     if backend == "onnx" and kind.task != TextClassifierPredictor.task:
         raise HfnlpError(f"--backend onnx serves text classifiers only; {folder} holds a {kind.task} model")
     if kind.task == TextClassifierPredictor.task:
