@@ -49,9 +49,6 @@ class CurrentStderrHandler(logging.StreamHandler):
     """Writes each record to ``sys.stderr`` as it is when the record is emitted, not as it was when the handler was
     made: a handler bound to an earlier stream (a test's captured one, since closed) fails on every record."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property  # type: ignore[override]
     def stream(self) -> Any:
         return sys.stderr
