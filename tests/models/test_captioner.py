@@ -41,6 +41,27 @@ def test_forward_shapes_loss_and_padding_ignored(tiny_model):
     assert longer.loss.item() == pytest.approx(output.loss.item(), rel=1e-5)
 
 
+def test_a_batch_of_mixed_lengths_gives_each_caption_what_it_gets_alone(tiny_model):
+    """Teacher forcing skips the positions past each caption's end; the real positions must not notice."""
+    lengths = [6, 2, 4, 6, 3]
+    ids = torch.full((len(lengths), max(lengths)), PAD)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = captions(1, length, seed=row)[0]
+    labels = ids.masked_fill(ids == PAD, -100)
+    batch = tiny_model(pixel_values=images(len(lengths)), input_ids=ids, labels=labels)
+    losses = []
+    for row, length in enumerate(lengths):
+        alone = tiny_model(pixel_values=images(len(lengths))[row : row + 1], input_ids=ids[row : row + 1, :length])
+        assert torch.allclose(batch.logits[row, : length - 1], alone.logits[0], atol=1e-5)
+        assert torch.allclose(batch.attentions[row, : length - 1], alone.attentions[0], atol=1e-5)
+        assert not batch.logits[row, length - 1 :].any()  # past the end: nothing computed
+        losses.append(torch.nn.functional.cross_entropy(alone.logits[0], ids[row, 1:length], reduction="sum"))
+    words = sum(length - 1 for length in lengths)
+    coverage = ((1 - batch.attentions.sum(dim=1)) ** 2).mean()  # padded steps carry no attention
+    expected = sum(losses) / words + tiny_model.config.doubly_stochastic_coefficient * coverage
+    assert batch.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_doubly_stochastic_regulariser_adds_to_the_loss():
     torch.manual_seed(0)
     with_penalty = ImageCaptioner(tiny_config(doubly_stochastic_coefficient=1.0)).eval()
@@ -140,8 +161,8 @@ def test_greedy_picks_the_most_likely_word_each_step(tiny_model):
         if sequence[position - 1] == EOS:
             assert sequence[position] == PAD
             continue
-        prefix = torch.tensor([sequence[:position] + [PAD]])
-        log_probs = tiny_model(pixel_values=pixels, input_ids=prefix).logits[0, -1]
+        prefix = torch.tensor([sequence[:position]])
+        log_probs = tiny_model(pixel_values=pixels, input_ids=prefix, use_cache=True).logits[0, -1]
         log_probs[[BOS, PAD]] = float("-inf")
         assert sequence[position] == log_probs.argmax().item()
 

@@ -157,6 +157,7 @@ def test_feature_cache_is_reused_and_matches_the_encoder(synthetic_run):
     from hfnlp.data.captions import load_caption_data
     from hfnlp.tasks import recipe_from_dict
     from hfnlp.tasks.image_captioning import CaptionImages
+    from hfnlp.training.arguments import autocast_dtype
 
     from .conftest import synthetic_recipe
 
@@ -169,10 +170,18 @@ def test_feature_cache_is_reused_and_matches_the_encoder(synthetic_run):
     )
     encode = model.encode_images
     model.encode_images = lambda pixels: pytest.fail("the cached feature maps were recomputed")
-    images.cache_features(model, folder / "features")
+    autocast = autocast_dtype(recipe.training.mixed_precision)  # as training cached them
+    images.cache_features(model, folder / "features", autocast)
     cached = torch.from_numpy(np.asarray(images.features[[0, len(images) - 1]])).float()
-    fresh = encode(images.pixel_values([0, len(images) - 1])).flatten(2).transpose(1, 2)
+    with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
+        fresh = encode(images.pixel_values([0, len(images) - 1])).flatten(2).transpose(1, 2).float()
     assert torch.allclose(cached, fresh, atol=2e-2, rtol=1e-2)
+
+    # Features computed in another precision are another cache, not a silent mix.
+    model.encode_images = encode
+    other = None if autocast is not None else torch.bfloat16
+    images.cache_features(model, folder / "features", other)
+    assert len(list((folder / "features").glob("*.npy"))) == 2
 
 
 def test_tokenizer_is_reused_on_resume_only_for_the_same_training_captions(synthetic_run):

