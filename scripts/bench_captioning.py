@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import yaml
-from cpu_floor import Floor, Setting, autocast, floor, items_per_second, table, training_throughput
+from cpu_floor import Floor, Setting, autocast, floor, items_per_second, table, trained_run, training_throughput
 
 RECIPE = "recipes/flickr8k-attention.yaml"
 
@@ -97,13 +94,8 @@ def speed(steps: int = 60, batch_size: int = 64, beams: int = 3, words: int = 20
 
     from hfnlp.models.captioner import ImageCaptioner
 
-    with tempfile.TemporaryDirectory() as folder:
-        run_dir = Path(folder) / "run"
-        command = [sys.executable, "-m", "hfnlp", "train", RECIPE, "--limit-eval", "16"]
-        for override in (f"output_dir={run_dir}", f"training.max_steps={steps}", "training.logging_steps=10"):
-            command += ["--set", override]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        run_dir = Path(f"{run_dir}-limit-eval16")
+    overrides = [f"training.max_steps={steps}", "training.logging_steps=10"]
+    with trained_run(RECIPE, overrides, limit_eval=16) as run_dir:
         trained = training_throughput(run_dir)
         model = ImageCaptioner.from_pretrained(run_dir / "model")
     regions, channels = 49, 320

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from cpu_floor import Floor, Setting, autocast, floor, items_per_second, table, training_throughput
+from cpu_floor import Floor, Setting, autocast, floor, items_per_second, table, trained_run, training_throughput
 
 DATA = Path("../shared/data")  # relative to the repository root
 ARCHITECTURE = "tf_efficientnet_lite0"
@@ -160,22 +160,16 @@ def finetune_speed(batch_size: int = 32, steps: int = 40, extra: tuple[str, ...]
     best = floor(plain)
     if not (DATA / "flowers").is_dir():
         raise SystemExit(f"--speed needs the flowers images in {DATA / 'flowers'}")
-    with tempfile.TemporaryDirectory() as folder:
-        run_dir = Path(folder) / "run"
-        overrides = (
-            f"output_dir={run_dir}",
-            f"training.max_steps={steps}",
-            f"training.per_device_train_batch_size={batch_size}",
-            "training.logging_steps=5",
-            "model.freeze_backbone_epochs=0",
-            "model.image_size=160",  # the floor's size (the recipe trains at 224 px)
-            *extra,
-        )
-        command = [sys.executable, "-m", "hfnlp", "train", "recipes/flowers-finetune.yaml", "--limit-eval", "64"]
-        for override in overrides:
-            command += ["--set", override]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        hfnlp_rate = training_throughput(Path(f"{run_dir}-limit-eval64"))
+    overrides = [
+        f"training.max_steps={steps}",
+        f"training.per_device_train_batch_size={batch_size}",
+        "training.logging_steps=5",
+        "model.freeze_backbone_epochs=0",
+        "model.image_size=160",  # the floor's size (the recipe trains at 224 px)
+        *extra,
+    ]
+    with trained_run("recipes/flowers-finetune.yaml", overrides, limit_eval=64) as run_dir:
+        hfnlp_rate = training_throughput(run_dir)
     return ("fine-tuning, 160 px, batch 32", best, hfnlp_rate)
 
 

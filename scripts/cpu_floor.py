@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,6 +78,19 @@ def floor(measure: Callable[[Setting], float], layouts: bool = True) -> Floor:
     figures = {setting: measure(setting) for setting in settings(layouts)}
     best = max(figures, key=figures.__getitem__)
     return Floor(best, figures[best], {setting.name: value for setting, value in figures.items()})
+
+
+@contextmanager
+def trained_run(recipe: str, overrides: list[str], limit_eval: int) -> Iterator[Path]:
+    """Run ``hfnlp train recipe --limit-eval N --set ...`` into a temporary folder and yield its run folder
+    (named by hfnlp after the limit), which is deleted afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "hfnlp", "train", recipe, "--limit-eval", str(limit_eval)]
+        for override in (f"output_dir={Path(folder) / 'run'}", *overrides):
+            command += ["--set", override]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        (run_dir,) = Path(folder).iterdir()
+        yield run_dir
 
 
 def training_throughput(run_dir: Path) -> float:

@@ -272,16 +272,15 @@ class ImageCaptioner(CaptionerPreTrainedModel, CaptionGenerationMixin):
             all_logits.append(nn.functional.pad(logits, (0, 0, 0, batch - active)))
             if weights is not None:
                 all_weights.append(nn.functional.pad(weights, (0, 0, 0, batch - active)))
-        missing = steps - len(all_logits)  # positions no caption reaches (all padding)
         if not all_logits:
             empty = features.new_zeros(batch, steps, self.output.out_features)
             return empty, (features.new_zeros(batch, steps, features.shape[1]) if self.attention else None)
-        logits = torch.stack(all_logits, dim=1)
-        logits = nn.functional.pad(logits, (0, 0, 0, missing))[order.argsort()]
-        if self.attention is None:
-            return logits, None
-        attentions = nn.functional.pad(torch.stack(all_weights, dim=1), (0, 0, 0, missing))[order.argsort()]
-        return logits, attentions
+        missing, inverse = steps - len(all_logits), order.argsort()  # positions no caption reaches; input order
+
+        def in_input_order(per_step: list[torch.Tensor]) -> torch.Tensor:
+            return nn.functional.pad(torch.stack(per_step, dim=1), (0, 0, 0, missing))[inverse]
+
+        return in_input_order(all_logits), (in_input_order(all_weights) if self.attention is not None else None)
 
     def forward(
         self,
