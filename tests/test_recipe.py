@@ -55,6 +55,21 @@ def test_typos_and_wrong_types_are_named_with_a_suggestion(override, message):
     assert message in str(error.value)
 
 
+def test_captioner_label_smoothing_has_one_spelling():
+    raw = {
+        "task": "image-captioning",
+        "output_dir": "runs/x",
+        "data": {"builtin": "synthetic_scenes"},
+        "model": {"type": "captioner", "label_smoothing": 0.1},
+        "training": {"metric_for_best_model": "bleu_4"},
+    }
+    with pytest.raises(RecipeError, match=r"model.label_smoothing is set from training.label_smoothing_factor"):
+        recipe_from_dict(raw)
+    raw["model"] = {"type": "captioner"}
+    raw["training"]["label_smoothing_factor"] = 0.1
+    assert recipe_from_dict(raw).training.label_smoothing_factor == 0.1
+
+
 @pytest.mark.parametrize(
     ("task", "builtin", "model", "valid"),
     [

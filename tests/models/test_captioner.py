@@ -76,6 +76,29 @@ def test_doubly_stochastic_regulariser_adds_to_the_loss():
     assert first.loss.item() - second.loss.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
+def test_label_smoothing_from_the_recipe_smooths_the_models_own_loss_in_trainer(tmp_path):
+    """Trainer's own label smoother would take the labels away from the model (losing the attention penalty) and
+    compare unshifted targets with the shifted logits; the captioner smooths its words itself instead."""
+    from transformers import TrainingArguments
+
+    from hfnlp.tasks.image_captioning import CaptioningTrainer
+
+    torch.manual_seed(0)
+    smoothed = ImageCaptioner(tiny_config(label_smoothing=0.1)).eval()
+    ids = captions(3, 6)
+    inputs = {"pixel_values": images(3), "input_ids": ids, "labels": ids.clone()}
+    args = TrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=0.1, report_to=[], use_cpu=True)
+    loss = CaptioningTrainer(model=smoothed, args=args, evaluator=None).compute_loss(smoothed, dict(inputs))
+    output = smoothed(**inputs)
+    words = torch.nn.functional.cross_entropy(
+        output.logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1), label_smoothing=0.1
+    )
+    penalty = ((1 - output.attentions.sum(dim=1)) ** 2).mean()
+    assert loss.item() == pytest.approx((words + penalty).item(), rel=1e-5)
+    plain = torch.nn.functional.cross_entropy(output.logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
+    assert words.item() != pytest.approx(plain.item(), rel=1e-3)
+
+
 def test_cached_features_give_the_same_result_as_pixels(tiny_model):
     ids = captions(3, 5)
     maps = tiny_model.encode_images(images(3))

@@ -77,6 +77,13 @@ class ImageCaptioning(Task):
     tokenizer_config = CaptionTokenizerConfig
     set_by_run = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id")
 
+    def check_recipe(self, recipe: Recipe) -> None:
+        """The base checks, and one spelling of label smoothing: the model applies ``training.label_smoothing_factor``
+        to its own loss (``config.label_smoothing``)."""
+        super().check_recipe(recipe)
+        if "label_smoothing" in recipe.model:
+            raise RecipeError("model.label_smoothing is set from training.label_smoothing_factor; set that instead")
+
     def metric_names(self, recipe: Recipe) -> set[str]:
         """The caption scores every evaluation adds (see :class:`CaptionEvaluator`), and the evaluation loss."""
         return {*(f"bleu_{order}" for order in range(1, 5)), "cider", "rouge_l", "loss"}
@@ -114,6 +121,7 @@ class ImageCaptioning(Task):
         tokenizer = processor.tokenizer
         params = {key: value for key, value in recipe.model.items() if key != "type"}
         params.setdefault("max_caption_length", recipe.tokenizer.max_length)  # captions are trained up to that
+        params["label_smoothing"] = recipe.training.label_smoothing_factor  # the model smooths its own loss
         config = CaptionerConfig(
             vocab_size=len(tokenizer),
             pad_token_id=tokenizer.pad_token_id,
@@ -354,6 +362,9 @@ class CaptioningTrainer(LengthBucketingTrainer):
         self.evaluator = evaluator
         # image_index is read by the collator, not by forward(): keep every column.
         self.args.remove_unused_columns = False
+        # The model computes its loss (targets shifted inside, the attention penalty added) and smooths the words
+        # itself (config.label_smoothing); Trainer's smoother would drop that loss and misalign the targets.
+        self.label_smoother = None
 
     def evaluation_loop(
         self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"

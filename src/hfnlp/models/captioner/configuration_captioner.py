@@ -48,6 +48,8 @@ class CaptionerConfig(PretrainedConfig):
         attention_gate: Scale the attended context by a gating scalar ``sigmoid(f_beta(h))`` (paper section 4.2.1).
         doubly_stochastic_coefficient: Weight λ of the doubly stochastic attention regulariser
             ``λ Σ_i (1 - Σ_t α_ti)²`` that pushes the decoder to look at every region once over the caption.
+        label_smoothing: Label smoothing of the words' cross-entropy (Szegedy et al., 2016): the recipe's
+            ``training.label_smoothing_factor``, applied here because the model computes its own loss.
         beam_size: Beams of the beam search that captions (``generation_config.num_beams``); 1 decodes greedily.
         beam_length_penalty: Exponent of the length that divides a caption's log-probability in beam search
             (``generation_config.length_penalty``); above 1 favours longer captions.
@@ -79,6 +81,7 @@ class CaptionerConfig(PretrainedConfig):
     dropout: float | int = interval(min=0, max=1, exclude_max=True)(default=0.5)
     attention_gate: bool = True
     doubly_stochastic_coefficient: float | int = interval(min=0)(default=1.0)
+    label_smoothing: float | int = interval(min=0, max=1, exclude_max=True)(default=0.0)
     beam_size: int = positive_int_field(default=3)
     beam_length_penalty: float | int = 1.0
     max_caption_length: int = interval(min=3)(default=40)

@@ -340,7 +340,9 @@ class ImageCaptioner(CaptionerPreTrainedModel, CaptionGenerationMixin):
         loss = None
         if labels is not None:
             targets = labels[:, 1:]
-            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            loss = nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), label_smoothing=self.config.label_smoothing
+            )
             if attentions is not None and self.config.doubly_stochastic_coefficient > 0:
                 # Σ_t α_ti over the real steps of each caption should be close to 1 for every region i.
                 steps = attention_mask[:, 1:].unsqueeze(-1).to(attentions.dtype)
