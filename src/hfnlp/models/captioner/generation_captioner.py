@@ -140,8 +140,10 @@ class CaptionGenerationMixin(GenerationMixin):
         # attentions belong to beams that beam search reorders and drops.
         with_attentions = bool(model_kwargs.pop("output_attentions", False))
         config.output_attentions = False
+        # Switching modes walks every module of the encoder: a few milliseconds a call, so only when needed.
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         try:
             features, grid = self._features(pixel_values, encoder_features)
             if input_ids is None:
@@ -155,7 +157,8 @@ class CaptionGenerationMixin(GenerationMixin):
             sequences = output.sequences if config.return_dict_in_generate else output
             attentions = self._word_attentions(features, sequences, grid) if with_attentions else None
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         if not config.return_dict_in_generate:
             return sequences
         return CaptionGenerationOutput(
