@@ -860,13 +860,13 @@ def hfnlp_text_worker(job: Job) -> dict[str, Any]:
     recipe = _hfnlp_recipe(job)
     timer = StageTimer()
     timer.wrap(text_classification, "train_tokenizer")
-    timer.wrap(text_classification, "encode_splits")
+    timer.wrap(text_classification, "encode_splits_measured")  # what the task calls: the splits, and lengths
     clock = _trainer_clock()
     summary = get_task(recipe.task).run(recipe, RunOptions(callbacks=[clock]))
-    encoded = timer.results["encode_splits"]
+    encoded, _ = timer.results["encode_splits_measured"]
     return {
         "tokenize_rows": sum(len(split) for split in encoded.values()),
-        "tokenize_seconds": timer.seconds["train_tokenizer"] + timer.seconds["encode_splits"],
+        "tokenize_seconds": timer.seconds["train_tokenizer"] + timer.seconds["encode_splits_measured"],
         "tokenizer_training_seconds": timer.seconds["train_tokenizer"],
         "train_rows": len(encoded["train"]),
         "epoch_seconds": clock.epoch_seconds,
@@ -997,7 +997,7 @@ def hfnlp_caption_worker(job: Job) -> dict[str, Any]:
     from hfnlp.tasks import get_task, image_captioning
     from hfnlp.training.run import RunOptions
 
-    recipe = _hfnlp_recipe(job, data={"num_beams": 1, **_limited_image_lists(job)})
+    recipe = _hfnlp_recipe(job, data=_limited_image_lists(job), model={"beam_size": 1})
     run_dir = Path(recipe.output_dir)
     run_dir.mkdir(parents=True)
     cache = Path(job.feature_cache) / (f"limit-{job.limit}" if job.limit else "full")
