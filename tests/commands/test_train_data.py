@@ -76,6 +76,10 @@ def test_train_data_chooses_a_model_that_a_pipeline_loads(capsys, tmp_path, data
     assert "accuracy" in metrics["test"] and (out / "recipe.yaml").is_file() and (out / "profile.txt").is_file()
     for candidate in record["candidates"]:
         assert (out / "candidates" / f"{candidate['name']}.yaml").read_text().startswith("# ")
+    # Checkpoints hold the weights, not the optimizer's moments: every candidate's and the refit's.
+    checkpoints = list((out / "candidates").glob("*/checkpoint-*"))
+    assert checkpoints and all((c / "model.safetensors").exists() for c in checkpoints)
+    assert not any((c / "optimizer.pt").exists() for c in checkpoints)
     # The candidates trained, then their ensemble, judged on validation like them.
     assert [c["name"] for c in trained][-1] == "ensemble" and len(trained) >= 3
     # Then the chosen one retrained on train + validation (the 1 epoch each had): the model put in place.

@@ -244,7 +244,11 @@ def test_a_users_mistake_in_a_candidate_stops_everything(tmp_path, data_csv, two
     assert read(out / "candidates.json")["candidates"][0]["why"] == "DataError: row 3: bad"
 
 
-def test_resume_keeps_finished_candidates_and_resumes_the_others(tmp_path, data_csv, two_candidates, fake_train):
+def test_resume_keeps_finished_candidates_and_trains_the_interrupted_ones_again(
+    tmp_path, data_csv, two_candidates, fake_train
+):
+    """A candidate's checkpoints hold its weights only (``save_only_model``): an interrupted one cannot be resumed,
+    so its folder is cleared and it is trained again."""
     calls = fake_train(a=dict(validation=0.9, test=0.9), b=dict(error=RuntimeError("killed")))
     out = tmp_path / "auto"
     run_auto(AutoOptions(str(data_csv), output_dir=str(out)))
@@ -257,7 +261,8 @@ def test_resume_keeps_finished_candidates_and_resumes_the_others(tmp_path, data_
     calls.clear()
     fake_train(a=dict(validation=0.9, test=0.9), b=dict(validation=0.95, test=0.1))
     run_auto(AutoOptions(str(data_csv), output_dir=str(out), train=TrainOptions(resume=True)))
-    assert [(name, options.resume) for name, options in calls] == [("b", True)]
+    assert [(name, options.resume) for name, options in calls] == [("b", False)]
+    assert not (out / "candidates" / "b" / "checkpoint-2").exists()
     a, b = read(out / "candidates.json")["candidates"]
     assert a["why"] == "finished earlier: kept (--resume)" and b["status"] == "trained"
     assert read(out / "model" / "config.json") == {"run": "b"}  # the previous model/ was replaced

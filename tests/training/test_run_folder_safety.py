@@ -151,6 +151,22 @@ def test_resume_refuses_another_run_and_records_the_changes_it_allows(
     assert resumed and all(0 < rate < 0.001 for rate in resumed), resumed
 
 
+def test_a_run_with_weights_only_checkpoints_is_not_resumed_with_a_fresh_optimizer(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    recipe = write_recipe(tmp_path, extra_args={"save_only_model": True})
+    run = tmp_path / "run"
+    assert train(recipe) == 0
+    checkpoint = run / f"checkpoint-{STEPS_PER_EPOCH}"
+    assert (checkpoint / "model.safetensors").exists() and not (checkpoint / "optimizer.pt").exists()
+    capsys.readouterr()
+    # Trainer would load these weights and start a new optimizer and schedule without a word.
+    assert train(recipe, "--resume", "--set", "training.num_train_epochs=2") == 2
+    err = capsys.readouterr().err
+    assert "holds the weights only (training.extra_args.save_only_model: true)" in err and "Traceback" not in err
+    assert not (run / f"checkpoint-{2 * STEPS_PER_EPOCH}").exists()
+
+
 @pytest.mark.slow
 def test_a_diverging_run_stops_without_writing_a_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     # A learning rate far too high, though finite: what gets past the recipe checks (or a live `hfnlp control --lr`).

@@ -278,7 +278,8 @@ def _train_one(candidate: Candidate, candidates: Sequence[Candidate], options: A
     logger.info(
         "training candidate %s (%s) in %s", candidate.name, candidate.recipe.model.get("type"), candidate.run_dir
     )
-    train_options = dataclasses.replace(options.train, resume=options.train.resume and candidate.run_dir.exists())
+    resume = _resumable(candidate.run_dir, candidate.recipe, options.train.resume)
+    train_options = dataclasses.replace(options.train, resume=resume)
     attempt = time.monotonic()
     try:
         summary = train(candidate.recipe, train_options)
@@ -293,6 +294,19 @@ def _train_one(candidate: Candidate, candidates: Sequence[Candidate], options: A
         logger.error("candidate %s failed (a bug; the others go on): %s", candidate.name, candidate.why, exc_info=True)
         return
     record_trained(candidate, summary, _choice_metric(candidates))
+
+
+def _resumable(run_dir: Path, recipe: Recipe, resume: bool) -> bool:
+    """Whether to resume the unfinished run in ``run_dir`` (``--resume`` and a folder there). A run whose checkpoints
+    hold the weights only (``training.extra_args.save_only_model``, the candidates' default) cannot be resumed: its
+    folder is cleared and it is trained again."""
+    if not resume or not run_dir.exists():
+        return False
+    if recipe.training.extra_args.get("save_only_model"):
+        logger.info("%s was interrupted; its checkpoints hold the weights only: training it again", run_dir)
+        shutil.rmtree(run_dir)
+        return False
+    return True
 
 
 def _ensemble(candidates: Sequence[Candidate], output_dir: Path, options: AutoOptions) -> Candidate | None:
@@ -374,9 +388,8 @@ def _refit(
             logger.info("refit of %s finished earlier: kept", member.name)
             continue
         logger.info("retraining %s on train + validation for %g epochs in %s", member.name, epochs, run_dir)
-        train(
-            _refit_recipe(member.recipe, epochs, run_dir), dataclasses.replace(options.train, resume=run_dir.exists())
-        )
+        recipe = _refit_recipe(member.recipe, epochs, run_dir)
+        train(recipe, dataclasses.replace(options.train, resume=_resumable(run_dir, recipe, options.train.resume)))
     run_dir = refit_dirs[0]
     if winner.name == ENSEMBLE:
         from hfnlp.ops.ensemble import build_ensemble

@@ -96,6 +96,7 @@ def text_cnn_recipe(wide: RecipeDraft, profile: TextProfile, *, output_dir: str)
         "eval_strategy",
         "metric_for_best_model",
         "warmup_steps",
+        "extra_args",
     ):
         why[f"training.{key}"] = wide.why.get(f"training.{key}", "")
     return RecipeDraft(recipe=recipe, why=why, warnings=list(wide.warnings), header=list(wide.header))

@@ -82,6 +82,8 @@ FIXED_REASONS = {
     "training.early_stopping_patience": "stop after 3 epochs without a better validation score",
     "training.group_by_length": "a bag has no padding cost; random batches",
     "training.mixed_precision": "fp32, as the shipped wide-MLP recipe (bf16 gained nothing there)",
+    "training.extra_args": "checkpoints hold the weights (the best one becomes the model), not Adam's two moments "
+    "(twice the weights): a third of the disk and writing time; an interrupted candidate is trained again",
 }
 
 
@@ -207,6 +209,7 @@ def recipe_from_profile(
         "early_stopping_patience": 3,
         "group_by_length": False,
         "mixed_precision": "no",
+        "extra_args": {"save_only_model": True},
     }
     why["training.metric_for_best_model"] = (
         f"imbalance {profile.imbalance_ratio:.1f}:1 ≥ {MACRO_F1_IMBALANCE}: accuracy rewards the majority class "
@@ -360,7 +363,8 @@ def _yaml_line(key: str, value: Any, comment: str | None) -> str:
 
 
 def _yaml_value(value: Any) -> str:
-    """``value`` (None, bool, number, string, or a list of them) as a YAML flow scalar or sequence."""
+    """``value`` (None, bool, number, string, or a list or mapping of them) as a YAML flow scalar, sequence or
+    mapping."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -374,6 +378,8 @@ def _yaml_value(value: Any) -> str:
         return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_yaml_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_yaml_value(key)}: {_yaml_value(item)}" for key, item in value.items()) + "}"
     text = str(value)
     if re.fullmatch(r"[\w./-]+", text) and yaml.safe_load(text) == text:  # a path or a name, read back as itself
         return text

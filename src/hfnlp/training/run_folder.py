@@ -167,6 +167,12 @@ class RunFolder:
             )
         if resume and checkpoint is None:
             logger.warning("--resume: no checkpoint in %s yet, starting from the beginning", self.path)
+        if resume and checkpoint is not None and recipe.training.extra_args.get("save_only_model"):
+            # Trainer would load the weights and silently start a new optimizer, schedule and data order.
+            raise HfnlpError(
+                f"{checkpoint} holds the weights only (training.extra_args.save_only_model: true), not the optimizer "
+                "and schedule state that resuming needs; train again in a new folder (--set output_dir=...)"
+            )
         if not main_process:
             self.resume_changes = self._logged_changes() if resume else {}
             return checkpoint
