@@ -109,6 +109,12 @@ class TrainingConfig:
     # TrainingArguments itself checks them when the run starts (hfnlp.training.arguments).
     extra_args: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def resumable_checkpoints(self) -> bool:
+        """Whether checkpoints hold what resuming needs: not with ``extra_args.save_only_model`` (weights only, no
+        optimizer, schedule or random state)."""
+        return not self.extra_args.get("save_only_model")
+
     @classmethod
     def unknown_key_hint(cls, key: str) -> str:
         """What to write instead of ``training.<key>``, an unknown key, when TrainingArguments has that field."""

@@ -278,7 +278,7 @@ def _train_one(candidate: Candidate, candidates: Sequence[Candidate], options: A
     logger.info(
         "training candidate %s (%s) in %s", candidate.name, candidate.recipe.model.get("type"), candidate.run_dir
     )
-    resume = _resumable(candidate.run_dir, candidate.recipe, options.train.resume)
+    resume = _resume_or_restart(candidate.run_dir, candidate.recipe, options.train.resume)
     train_options = dataclasses.replace(options.train, resume=resume)
     attempt = time.monotonic()
     try:
@@ -296,13 +296,13 @@ def _train_one(candidate: Candidate, candidates: Sequence[Candidate], options: A
     record_trained(candidate, summary, _choice_metric(candidates))
 
 
-def _resumable(run_dir: Path, recipe: Recipe, resume: bool) -> bool:
-    """Whether to resume the unfinished run in ``run_dir`` (``--resume`` and a folder there). A run whose checkpoints
-    hold the weights only (``training.extra_args.save_only_model``, the candidates' default) cannot be resumed: its
-    folder is cleared and it is trained again."""
+def _resume_or_restart(run_dir: Path, recipe: Recipe, resume: bool) -> bool:
+    """Whether to resume the unfinished run in ``run_dir`` (``--resume`` and a folder there), clearing the folder when
+    it cannot be: a run whose checkpoints hold the weights only (``training.extra_args.save_only_model``, the
+    candidates' default) is trained again from the start."""
     if not resume or not run_dir.exists():
         return False
-    if recipe.training.extra_args.get("save_only_model"):
+    if not recipe.training.resumable_checkpoints:
         logger.info("%s was interrupted; its checkpoints hold the weights only: training it again", run_dir)
         shutil.rmtree(run_dir)
         return False
@@ -389,7 +389,9 @@ def _refit(
             continue
         logger.info("retraining %s on train + validation for %g epochs in %s", member.name, epochs, run_dir)
         recipe = _refit_recipe(member.recipe, epochs, run_dir)
-        train(recipe, dataclasses.replace(options.train, resume=_resumable(run_dir, recipe, options.train.resume)))
+        train(
+            recipe, dataclasses.replace(options.train, resume=_resume_or_restart(run_dir, recipe, options.train.resume))
+        )
     run_dir = refit_dirs[0]
     if winner.name == ENSEMBLE:
         from hfnlp.ops.ensemble import build_ensemble

@@ -167,7 +167,7 @@ class RunFolder:
             )
         if resume and checkpoint is None:
             logger.warning("--resume: no checkpoint in %s yet, starting from the beginning", self.path)
-        if resume and checkpoint is not None and recipe.training.extra_args.get("save_only_model"):
+        if resume and checkpoint is not None and not recipe.training.resumable_checkpoints:
             # Trainer would load the weights and silently start a new optimizer, schedule and data order.
             raise HfnlpError(
                 f"{checkpoint} holds the weights only (training.extra_args.save_only_model: true), not the optimizer "
