@@ -168,7 +168,8 @@ def test_options_may_come_before_between_or_after_the_texts(model_folder, capsys
 def test_classify_in_batches_gives_the_pipelines_labels_and_scores(model_folder):
     """The batched fast path (ids straight from the Rust tokenizer, padded here) scores as the pipeline does text by
     text, whatever the lengths in a batch."""
-    from hfnlp.pipelines.text_classification import classify, load_text_classifier, padded_batch
+    from hfnlp.pipelines.text_classification import classify, load_text_classifier
+    from hfnlp.tokenization.text import padded_batch
 
     classifier = load_text_classifier(model_folder)
     texts = ["great", "the food was great and fresh and hot", "awful", "cold order, late, and the soup was stale", "ok"]

@@ -198,3 +198,22 @@ def test_a_run_with_int8_tables_trains_float32_and_saves_int8(tmp_path) -> None:
     assert isinstance(saved.ngram_embedding, QuantizedEmbedding)
     metrics = json.loads(run.metrics_path.read_text())
     assert metrics["run_folder_mb"] > metrics["model_folder_mb"] > 0
+
+
+def test_a_sparse_model_trains_with_the_adagrad_the_recipe_names(tmp_path) -> None:
+    """torch's Adagrad takes sparse gradients: ``optim: adagrad`` is honoured (its per-row accumulator is in the
+    checkpoint), not replaced by LazyAdamW; with weight decay, which it refuses for sparse gradients, the recipe is
+    refused before any work (exit 2)."""
+    data = write_csv(tmp_path / "reviews.csv", make_sentiment_rows(400))
+    model = {"type": "fasttext", **WIDE, "ngram_buckets": 2000, "sparse_embeddings": True}
+    recipe = write_recipe(tmp_path, data, model, optim="adagrad", learning_rate=0.2)
+    assert main(["train", str(recipe), *FAST]) == 0
+
+    run = RunFolder(tmp_path / "run")
+    checkpoint = run.checkpoint_dir(run.checkpoint_steps()[-1])
+    state = torch.load(checkpoint / "optimizer.pt", weights_only=True)["state"]
+    assert state and all(set(entry) == {"step", "sum"} for entry in state.values())  # Adagrad's, not Adam's moments
+    assert json.loads(run.metrics_path.read_text())["test"]["accuracy"] >= 0.9
+
+    refused = write_recipe(tmp_path, data, model, optim="adagrad", weight_decay=0.01)
+    assert main(["train", str(refused), *FAST]) == 2

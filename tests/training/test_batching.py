@@ -8,7 +8,7 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerFast, Train
 
 from hfnlp.models.text_rnn import TextRNNConfig, TextRNNForSequenceClassification
 from hfnlp.tokenization.text import TextTokenizerConfig, train_tokenizer
-from hfnlp.training.batching import LengthBucketingTrainer, LengthBucketSampler
+from hfnlp.training.batching import LengthBucketingTrainer, LengthBucketSampler, TokenIdsCollator
 
 
 def batches_of(order: list[int], size: int) -> list[list[int]]:
@@ -59,3 +59,17 @@ def test_trainer_builds_single_length_batches_from_input_ids(tmp_path) -> None:
     batches = list(trainer.get_train_dataloader())
     assert len(batches) == 8 and all(bool(batch["attention_mask"].all()) for batch in batches)
     assert sorted(batch["input_ids"].shape[1] for batch in batches) == [2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_token_ids_collator_gives_what_datacollatorwithpadding_gives() -> None:
+    """The text task's collator pads hfnlp's tokenizer rows as transformers' would, labels included."""
+    tokenizer = train_tokenizer(TextTokenizerConfig(level="word", max_length=16), ["a b c d e", "b c", "a"] * 5)
+    texts = ["a b c", "d", "a b c d e a b", "e e"]
+    rows = [{"input_ids": tokenizer(text)["input_ids"], "label": label} for label, text in enumerate(texts)]
+    reference = DataCollatorWithPadding(tokenizer)(
+        [{**row, "attention_mask": [1] * len(row["input_ids"])} for row in rows]
+    )
+    ours = TokenIdsCollator(tokenizer.pad_token_id)(rows)
+    assert set(ours) == set(reference) == {"input_ids", "attention_mask", "labels"}
+    assert all(torch.equal(ours[key], reference[key]) for key in ours)
+    assert set(TokenIdsCollator(tokenizer.pad_token_id)([{"input_ids": [3, 4]}])) == {"input_ids", "attention_mask"}

@@ -3,13 +3,11 @@ input files of ``hfnlp predict`` / ``hfnlp evaluate``."""
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 from datasets import ClassLabel, Dataset
@@ -23,7 +21,7 @@ from hfnlp.data.text import join_text_columns
 from hfnlp.errors import DataError, HfnlpError
 from hfnlp.explain.attribution import explain_text
 from hfnlp.pipelines.loading import TEXT_CLASSIFIER, check_model_folder, loading_errors, resolve_model_folder
-from hfnlp.tokenization.text import cut_to_token_budget, ids_encoder, load_saved_tokenizer
+from hfnlp.tokenization.text import cut_to_token_budget, ids_encoder, load_saved_tokenizer, padded_batch
 
 INPUT_SUFFIXES = (".txt", ".csv", ".tsv", ".json", ".jsonl", ".parquet")
 
@@ -115,16 +113,6 @@ def batch_encoder(tokenizer: Any) -> Callable[[Sequence[str]], dict[str, torch.T
         return dict(tokenizer(cut, truncation=True, padding=True, return_tensors="pt"))
 
     return encode
-
-
-def padded_batch(ids: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """``input_ids`` padded on the right with ``pad_id`` to the longest, and their ``attention_mask``: what the
-    tokenizer's call with ``padding=True, return_tensors="pt"`` returns for a right-padding tokenizer."""
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    mask = np.arange(lengths.max(initial=0)) < lengths[:, None]
-    input_ids = np.full(mask.shape, pad_id, dtype=np.int64)
-    input_ids[mask] = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-    return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64))}
 
 
 def read_input_texts(

@@ -21,6 +21,7 @@ from hfnlp.data.reading import SPLIT_ALIASES
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.models import FAMILIES, ModelFamily
 from hfnlp.recipe import Recipe
+from hfnlp.training.optim import SPARSE_GRADIENT_OPTIMIZERS
 from hfnlp.training.reports import (
     SUMMARY_METRICS,
     classification_metrics,
@@ -63,6 +64,14 @@ class Task:
         if clashing:
             source = "the data and tokenizer" if self.tokenizer_config else "the data"
             raise RecipeError(f"model.{clashing[0]} is set from {source}; remove it from the recipe")
+        training = recipe.training
+        sparse = recipe.model.get("sparse_embeddings") and training.optim in SPARSE_GRADIENT_OPTIMIZERS
+        if sparse and training.weight_decay:
+            raise RecipeError(
+                f"training.weight_decay: {training.weight_decay} cannot go with training.optim {training.optim} "
+                "and model.sparse_embeddings (torch's optimizer refuses it for sparse gradients); set it to 0, or "
+                "use adamw_torch (LazyAdamW decays only the rows a batch uses)"
+            )
 
     def metric_names(self, recipe: Recipe) -> set[str] | None:
         """The metrics an evaluation reports, without Trainer's ``eval_`` prefix (``loss`` included): what

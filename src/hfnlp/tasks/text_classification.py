@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from hfnlp.tokenization.text import (
     train_tokenizer,
 )
 from hfnlp.tokenization.vectors import load_pretrained_vectors
+from hfnlp.training.batching import TokenIdsCollator
 from hfnlp.training.run import FitPlan, RunOptions, TaskData
 from hfnlp.training.run_folder import RunFolder
 
@@ -118,7 +119,7 @@ class TextClassification(ClassificationTask):
             )
         return FitPlan(
             splits=encoded,
-            data_collator=DataCollatorWithPadding(processor),
+            data_collator=token_ids_collator(processor),
             processing_class=processor,
             compute_metrics=self.compute_metrics(data),
         )
@@ -221,6 +222,14 @@ def encode_splits_measured(
     lengths = np.asarray(encoded[measured][_UNTRUNCATED][:], dtype=np.int64)
     encoded[measured] = encoded[measured].remove_columns([_UNTRUNCATED])
     return encoded, lengths
+
+
+def token_ids_collator(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[dict]], dict]:
+    """The training batches' collator: :class:`~hfnlp.training.batching.TokenIdsCollator` for hfnlp's own tokenizers
+    (rows of ids and an all-ones mask, padded on the right), ``DataCollatorWithPadding`` for any other."""
+    if ids_encoder(tokenizer, None) is not None and tokenizer.padding_side == "right":
+        return TokenIdsCollator(tokenizer.pad_token_id)
+    return DataCollatorWithPadding(tokenizer)
 
 
 def build_text_model(recipe: Recipe, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> PreTrainedModel:

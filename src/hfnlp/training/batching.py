@@ -10,12 +10,15 @@ every batch a single length, and with short texts (titles, tweets) there are ple
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pyarrow.compute
 import torch
 from datasets import Dataset
 from torch.utils.data import Sampler
 from transformers import Trainer
+
+from hfnlp.tokenization.text import padded_batch
 
 
 class LengthBucketSampler(Sampler[int]):
@@ -75,3 +78,20 @@ class LengthBucketingTrainer(Trainer):
 
 
 __all__ = ["LengthBucketSampler", "LengthBucketingTrainer"]
+
+
+class TokenIdsCollator:
+    """Batches of token-id rows: ``input_ids`` right-padded with ``pad_token_id`` and their ``attention_mask``
+    (:func:`~hfnlp.tokenization.text.padded_batch`), ``label`` as ``labels``: what ``DataCollatorWithPadding`` gives a
+    right-padding tokenizer's rows, without building a ``BatchEncoding`` per batch (measured: a third of a bag
+    model's training step at batch 512)."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """The batch of ``rows`` (each with ``input_ids`` and, except at prediction, ``label``)."""
+        batch = padded_batch([row["input_ids"] for row in rows], self.pad_token_id)
+        if rows and "label" in rows[0]:
+            batch["labels"] = torch.tensor([row["label"] for row in rows], dtype=torch.long)
+        return batch

@@ -31,7 +31,12 @@ from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
 from hfnlp.training.atomic import atomic_path, staging_path, write_text
 from hfnlp.training.batching import LengthBucketingTrainer
-from hfnlp.training.optim import LazyAdamW, scale_learning_rates, uses_sparse_gradients
+from hfnlp.training.optim import (
+    SPARSE_GRADIENT_OPTIMIZERS,
+    LazyAdamW,
+    scale_learning_rates,
+    uses_sparse_gradients,
+)
 from hfnlp.training.run_folder import RECIPE, RunFolder, last_complete_checkpoint
 from hfnlp.training.threads import configure_threads
 
@@ -78,8 +83,12 @@ def fit(
         # The live status counts the confusion matrix from what the metrics see (predictions and labels).
         if hasattr(callback, "wrap_compute_metrics") and compute_metrics is not None:
             compute_metrics = callback.wrap_compute_metrics(compute_metrics)
-    if uses_sparse_gradients(model) and "optimizer_cls_and_kwargs" not in trainer_kwargs:
-        logger.info("the model has sparse embedding gradients: training with LazyAdamW (training.optim is not used)")
+    if (
+        uses_sparse_gradients(model)
+        and args.optim not in SPARSE_GRADIENT_OPTIMIZERS
+        and "optimizer_cls_and_kwargs" not in trainer_kwargs
+    ):
+        logger.info("the model has sparse embedding gradients: training with LazyAdamW in place of %s", args.optim)
         adam = {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
         trainer_kwargs["optimizer_cls_and_kwargs"] = (LazyAdamW, adam)
     trainer = trainer_class(

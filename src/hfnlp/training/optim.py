@@ -98,6 +98,12 @@ def _adamw_update_(
     param.addcdiv_(exp_avg, (exp_avg_sq.sqrt() / correction2).add_(eps), value=-step_size)
 
 
+# transformers' optimizers whose torch classes take sparse gradients as they are (without weight decay): the others
+# are replaced by LazyAdamW for a model with sparse embeddings. Adagrad (Duchi et al. 2011) is the classic optimizer
+# for sparse features, and half of Adam's cost per row: one accumulator instead of two moments.
+SPARSE_GRADIENT_OPTIMIZERS = ("adagrad", "sgd")
+
+
 def uses_sparse_gradients(model: torch.nn.Module) -> bool:
     """Whether any embedding of ``model`` produces sparse gradients (``nn.Embedding(sparse=True)``)."""
     return any(getattr(module, "sparse", False) for module in model.modules())
