@@ -89,6 +89,10 @@ class TrainingConfig:
     lr_scheduler_type: str = "linear"
     warmup_steps: float = 0.0
     optim: str = "adamw_torch_fused"  # one fused kernel per step; measured 18% faster BiLSTM steps on CPU
+    # How a model with sparse embedding gradients updates the rows a batch used (hfnlp.training.optim.LazyAdamW), at
+    # sparse_learning_rate (None: learning_rate); its dense weights always take AdamW at learning_rate.
+    sparse_optimizer: Literal["adamw", "rowwise_adagrad"] = "adamw"
+    sparse_learning_rate: float | None = None
     max_grad_norm: float = 1.0
     label_smoothing_factor: float = 0.0
     eval_strategy: Literal["epoch", "steps", "no"] = "epoch"
@@ -144,6 +148,8 @@ class TrainingConfig:
         if self.max_steps == -1:
             self._require("num_train_epochs", 0 < self.num_train_epochs < math.inf, "a number > 0 (or set max_steps)")
         self._require("learning_rate", 0 < self.learning_rate < math.inf, "a finite number > 0, e.g. 1e-3")
+        rate = self.sparse_learning_rate
+        self._require("sparse_learning_rate", rate is None or 0 < rate < math.inf, "a finite number > 0 or null")
         for key in ("weight_decay", "warmup_steps"):
             self._require(key, 0 <= getattr(self, key) < math.inf, "a finite number >= 0")
         self._require("max_grad_norm", 0 < self.max_grad_norm < math.inf, "a finite number > 0, e.g. 1.0")

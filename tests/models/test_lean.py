@@ -217,3 +217,20 @@ def test_a_sparse_model_trains_with_the_adagrad_the_recipe_names(tmp_path) -> No
 
     refused = write_recipe(tmp_path, data, model, optim="adagrad", weight_decay=0.01)
     assert main(["train", str(refused), *FAST]) == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "training"),
+    [
+        ({"sparse_embeddings": False}, {"sparse_optimizer": "rowwise_adagrad"}),
+        ({"sparse_embeddings": True}, {"sparse_learning_rate": 0.05, "optim": "adagrad"}),
+    ],
+)
+def test_sparse_optimizer_settings_that_would_be_ignored_are_refused(tmp_path, capsys, model, training) -> None:
+    data = write_csv(tmp_path / "reviews.csv", make_sentiment_rows(40))
+    recipe = write_recipe(tmp_path, data, {"type": "fasttext", **WIDE, "ngram_buckets": 200, **model}, **training)
+    assert main(["train", str(recipe), *FAST]) == 2
+    assert (
+        f"training.{next(iter(training))}: applies to a model with model.sparse_embeddings" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "run").exists()

@@ -66,3 +66,32 @@ def test_state_round_trips_through_a_checkpoint() -> None:
     train(embedding, optimizer, batches)
     train(resumed_embedding, resumed, batches)
     assert torch.equal(embedding.weight, resumed_embedding.weight)
+
+
+def test_rowwise_adagrad_moves_only_the_rows_used_by_their_gradient_over_one_accumulator_each() -> None:
+    """Row-wise Adagrad (sparse_rule="rowwise_adagrad"): a row's accumulator is the sum over steps of its gradient's
+    mean square, the row moves by lr * sparse_lr_ratio * gradient / sqrt(accumulator); dense weights keep AdamW."""
+    torch.manual_seed(0)
+    embedding, head = torch.nn.Embedding(6, 4, sparse=True), torch.nn.Linear(4, 1)
+    reference_head = torch.nn.Linear(4, 1)
+    reference_head.load_state_dict(head.state_dict())
+    optimizer = LazyAdamW(
+        [*embedding.parameters(), *head.parameters()], lr=0.01, sparse_rule="rowwise_adagrad", sparse_lr_ratio=5.0
+    )
+    reference = torch.optim.AdamW(reference_head.parameters(), lr=0.01, weight_decay=0.0)
+    weights, accumulators = embedding.weight.detach().clone(), torch.zeros(6)
+    for ids in (torch.tensor([1, 3, 3]), torch.tensor([3, 4])):
+        optimizer.zero_grad()
+        head(embedding(ids)).sum().backward()
+        gradient = embedding.weight.grad.to_dense()
+        reference.zero_grad()
+        reference_head(embedding(ids).detach()).sum().backward()
+        optimizer.step()
+        reference.step()
+        used = gradient.abs().sum(dim=1) > 0
+        accumulators[used] += gradient[used].pow(2).mean(dim=1)
+        weights[used] -= 0.05 * gradient[used] / (accumulators[used].sqrt() + 1e-8).unsqueeze(1)
+        torch.testing.assert_close(embedding.weight.detach(), weights)
+        assert all(torch.equal(a, b) for a, b in zip(head.parameters(), reference_head.parameters(), strict=True))
+    assert set(optimizer.state[embedding.weight]) == {"row_sum"}  # one number a row, no moments
+    assert embedding.weight.detach()[[0, 2, 5]].equal(weights[[0, 2, 5]])

@@ -65,6 +65,20 @@ class Task:
             source = "the data and tokenizer" if self.tokenizer_config else "the data"
             raise RecipeError(f"model.{clashing[0]} is set from {source}; remove it from the recipe")
         training = recipe.training
+        lazy_settings = [
+            f"training.{key}"
+            for key, value in (
+                ("sparse_optimizer", training.sparse_optimizer != "adamw"),
+                ("sparse_learning_rate", training.sparse_learning_rate is not None),
+            )
+            if value
+        ]
+        lazy = recipe.model.get("sparse_embeddings") and training.optim not in SPARSE_GRADIENT_OPTIMIZERS
+        if lazy_settings and not lazy:
+            raise RecipeError(
+                f"{lazy_settings[0]}: applies to a model with model.sparse_embeddings: true trained with an AdamW "
+                f"optim (LazyAdamW); this recipe has neither or trains with {training.optim}: remove it"
+            )
         sparse = recipe.model.get("sparse_embeddings") and training.optim in SPARSE_GRADIENT_OPTIMIZERS
         if sparse and training.weight_decay:
             raise RecipeError(

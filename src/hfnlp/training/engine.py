@@ -34,6 +34,7 @@ from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.optim import (
     SPARSE_GRADIENT_OPTIMIZERS,
     LazyAdamW,
+    coalesce_sparse_gradients,
     scale_learning_rates,
     uses_sparse_gradients,
 )
@@ -90,7 +91,10 @@ def fit(
     ):
         logger.info("the model has sparse embedding gradients: training with LazyAdamW in place of %s", args.optim)
         adam = {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
+        sparse_rate = recipe.training.sparse_learning_rate or args.learning_rate
+        adam.update(sparse_rule=recipe.training.sparse_optimizer, sparse_lr_ratio=sparse_rate / args.learning_rate)
         trainer_kwargs["optimizer_cls_and_kwargs"] = (LazyAdamW, adam)
+    coalescing = coalesce_sparse_gradients(model)
     trainer = trainer_class(
         model=model,
         args=args,
@@ -107,6 +111,9 @@ def fit(
     except Exception as error:
         raise_if_checkpoint_cut_short(run, error)
         raise
+    finally:
+        for handle in coalescing:
+            handle.remove()
     return trainer
 
 

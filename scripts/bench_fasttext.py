@@ -1,0 +1,181 @@
+"""THUCNews: the C++ fastText against hfnlp's bag-of-n-grams models, trained one after the other in one run.
+
+    python scripts/bench_fasttext.py                                   # fastText's grid, then hfnlp's bags
+    python scripts/bench_fasttext.py --fasttext-python ~/ftenv/bin/python
+    python scripts/bench_fasttext.py --skip-fasttext --set training.sparse_optimizer=rowwise_adagrad \
+        --set training.sparse_learning_rate=0.05 --set training.num_train_epochs=2
+
+fastText runs in an environment of its own, never as a dependency of hfnlp: ``--fasttext-python`` names a Python that
+imports ``fasttext``; without it the script makes ``runs/bench_fasttext/venv`` with ``uv venv`` and ``uv pip install
+fasttext-numpy2`` (the package registry must be reachable that once). Its input is THUCNews in fastText's format,
+characters as tokens, written before any timing. For each setting (wordNgrams 2-3 and 10/25/50 epochs; lr 0.5, dim
+100, 2M buckets, ``--threads`` threads) it reports ``train_supervised``'s wall time (reading, dictionary, training),
+test accuracy and ``predict`` throughput over the test titles (one call for all of them).
+
+hfnlp trains the shipped ``--recipes`` (default ``thucnews-wide-mlp-fast``) on the same files, then what its auto
+mode trains first on them (``hfnlp train --data ... --candidates wide-mlp-nb --no-refit``); ``--set`` overrides go
+to every hfnlp run. For each: Trainer's ``train_runtime`` (the training loop: the column compared with fastText's),
+the run's wall time (data, tokenizer, n-gram statistics, training, test evaluation, saving; not the process
+start-up) and the test accuracy. Time it alone: a second job on the machine makes every figure meaningless. Raw
+results go to ``runs/bench_fasttext/bench-<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "thucnews"
+OUTPUT_ROOT = REPO / "runs" / "bench_fasttext"
+GRID = [(ngrams, epochs) for ngrams in (2, 3) for epochs in (10, 25, 50)]
+
+# Runs in fastText's own environment: train and test one setting, print one JSON line.
+FASTTEXT_WORKER = """
+import json, sys, time
+import fasttext
+train, test, ngrams, epochs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+began = time.perf_counter()
+model = fasttext.train_supervised(
+    train, lr=0.5, dim=100, epoch=epochs, wordNgrams=ngrams, bucket=2_000_000, minCount=1, thread=threads, verbose=0
+)
+train_s = time.perf_counter() - began
+labels, texts = [], []
+for line in open(test, encoding="utf-8"):
+    label, _, text = line.rstrip("\\n").partition(" ")
+    labels.append(label)
+    texts.append(text)
+began = time.perf_counter()
+predicted = model.predict(texts)[0]
+predict_s = time.perf_counter() - began
+accuracy = sum(p[0] == label for p, label in zip(predicted, labels)) / len(labels)
+print(json.dumps({"train_s": train_s, "test_accuracy": accuracy, "predict_texts_per_s": len(texts) / predict_s}))
+"""
+
+
+def fasttext_python(given: str | None) -> str:
+    """A Python that imports fasttext: ``given``, or a venv made under ``runs/bench_fasttext`` once."""
+    if given:
+        return given
+    venv = OUTPUT_ROOT / "venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run(["uv", "venv", "-q", str(venv)], check=True)
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), "fasttext-numpy2"], check=True)
+    return str(python)
+
+
+def fasttext_format(source: Path, target: Path) -> None:
+    """THUCNews' ``title<TAB>label`` lines as fastText's ``__label__N c h a r s`` lines."""
+    with source.open(encoding="utf-8") as lines, target.open("w", encoding="utf-8") as out:
+        for line in lines:
+            text, _, label = line.rstrip("\n").rpartition("\t")
+            out.write(f"__label__{label} {' '.join(text.replace(' ', ''))}\n")
+
+
+def run_fasttext(python: str, work: Path, threads: int) -> list[dict]:
+    """Every setting of :data:`GRID`, one process each, one after the other."""
+    rows = []
+    for ngrams, epochs in GRID:
+        command = [python, "-c", FASTTEXT_WORKER, str(work / "train.ft"), str(work / "test.ft")]
+        done = subprocess.run([*command, str(ngrams), str(epochs), str(threads)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"fastText failed (wordNgrams {ngrams}, {epochs} epochs):\n{done.stderr[-2000:]}")
+        rows.append({"system": f"fastText, wordNgrams {ngrams}, {epochs} epochs", **json.loads(done.stdout)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def run_hfnlp(name: str, command: list[str], output_dir: Path, metrics_path: Path, overrides: list[str]) -> dict:
+    """One hfnlp training (``command``, run from the repository): its run's times and test accuracy."""
+    where = ["--output-dir", str(output_dir)] if "--data" in command else ["--set", f"output_dir={output_dir}"]
+    command = [sys.executable, "-m", "hfnlp", "train", *command, *where]
+    command += [item for override in ["training.disable_tqdm=true", *overrides] for item in ("--set", override)]
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    process_s = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"hfnlp failed ({name}):\n{done.stderr[-3000:]}")
+    metrics = json.loads(metrics_path.read_text())
+    return {
+        "system": name + (f" ({', '.join(overrides[1:])})" if overrides[1:] else ""),
+        "train_s": metrics["train_runtime_s"],
+        "run_s": metrics["wall_time_s"],
+        "process_s": process_s,
+        "epochs": metrics["epochs"],
+        "test_accuracy": metrics["test"]["accuracy"],
+        "model_folder_mb": metrics.get("model_folder_mb"),
+    }
+
+
+def hfnlp_runs(data: Path, work: Path, threads: int, recipes: list[str], overrides: list[str]) -> list[dict]:
+    """The shipped ``recipes`` on the data of ``data``, then the auto mode's NB-weighted bag alone."""
+    overrides = [f"training.num_threads={threads}", *overrides]
+    files = {
+        "train_file": "train.txt",
+        "validation_file": "dev.txt",
+        "test_file": "test.txt",
+        "label_file": "class.txt",
+    }
+    rows = []
+    for recipe in recipes:
+        data_keys = [f"data.{key}={data / name}" for key, name in files.items()]
+        command = [str(REPO / "recipes" / f"{recipe}.yaml"), *[x for key in data_keys for x in ("--set", key)]]
+        output_dir = work / recipe
+        rows.append(run_hfnlp(f"hfnlp {recipe}", command, output_dir, output_dir / "metrics.json", overrides))
+        print(rows[-1], flush=True)
+    command = ["--data", str(data / "train.txt"), "--validation-file", str(data / "dev.txt")]
+    command += ["--test-file", str(data / "test.txt"), "--label-file", str(data / "class.txt")]
+    command += ["--candidates", "wide-mlp-nb", "--no-refit"]
+    output_dir = work / "auto"
+    metrics = output_dir / "candidates" / "wide-mlp-nb" / "metrics.json"
+    rows.append(run_hfnlp("hfnlp auto mode, NB-weighted wide MLP", command, output_dir, metrics, overrides))
+    print(rows[-1], flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """The Markdown table of every row."""
+    lines = [
+        "| system | test acc | training s | run s (hfnlp: data to saved model) | predict texts/s |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        run_s = f"{row['run_s']:.1f}" if "run_s" in row else ""
+        predict = f"{row['predict_texts_per_s']:,.0f}" if "predict_texts_per_s" in row else ""
+        lines.append(f"| {row['system']} | {row['test_accuracy']:.4f} | {row['train_s']:.1f} | {run_s} | {predict} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="THUCNews folder (train/dev/test.txt)")
+    parser.add_argument("--fasttext-python", help="a Python that imports fasttext (default: a venv made here)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for both (default 2)")
+    parser.add_argument("--recipes", default="thucnews-wide-mlp-fast", help="comma-separated shipped recipes to run")
+    parser.add_argument("--set", action="append", default=[], dest="overrides", help="override for hfnlp's runs")
+    parser.add_argument("--skip-fasttext", action="store_true", help="only hfnlp (fastText's figures from a past run)")
+    args = parser.parse_args()
+    if not (args.data / "train.txt").exists():
+        raise SystemExit(f"{args.data}: no train.txt; give --data the THUCNews folder")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    work = OUTPUT_ROOT / stamp
+    work.mkdir(parents=True)
+    rows = []
+    if not args.skip_fasttext:
+        python = fasttext_python(args.fasttext_python)
+        for split in ("train", "test"):
+            fasttext_format(args.data / f"{split}.txt", work / f"{split}.ft")
+        rows += run_fasttext(python, work, args.threads)
+    rows += hfnlp_runs(args.data, work, args.threads, [r for r in args.recipes.split(",") if r], args.overrides)
+    (OUTPUT_ROOT / f"bench-{stamp}.json").write_text(json.dumps(rows, indent=2))
+    print(f"\n{table(rows)}\n\nraw: {OUTPUT_ROOT / f'bench-{stamp}.json'}")
+
+
+if __name__ == "__main__":
+    main()
