@@ -42,7 +42,13 @@ class QuantizedEmbedding(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """The rows of ``ids`` as floats: shape ``(*ids.shape, embedding_dim)``."""
-        return self.weight[ids].to(self.scale.dtype) * self.scale[ids].unsqueeze(-1)
+        # index_select, not weight[ids]: advanced indexing of an int8 table measured 7x slower on CPU (a THUCNews
+        # batch's 14,000 n-gram rows: 2.2 ms against 0.3), a third of a bag model's prediction time.
+        flat = ids.reshape(-1)
+        rows = (
+            self.weight.index_select(0, flat).to(self.scale.dtype).mul_(self.scale.index_select(0, flat).unsqueeze(-1))
+        )
+        return rows.view(*ids.shape, self.embedding_dim)
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, int8"
