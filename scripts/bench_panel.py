@@ -72,7 +72,7 @@ DATASETS: dict[str, PanelDataset] = {
                 *("--test-file", f"{DATA}/thucnews/test.txt", "--format", "tsv", "--column-names", "text,label"),
                 *("--label-file", f"{DATA}/thucnews/class.txt"),
             ),
-            ("thucnews-wide-mlp", "thucnews-textcnn", "thucnews-fasttext"),
+            ("thucnews-wide-mlp", "thucnews-wide-mlp-fast", "thucnews-textcnn", "thucnews-fasttext"),
         ),
         PanelDataset(
             "imdb",

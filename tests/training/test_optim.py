@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import torch
 
 from hfnlp.training.optim import LazyAdamW, uses_sparse_gradients
@@ -33,14 +34,15 @@ def test_dense_gradients_get_exactly_adamw() -> None:
     assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), lazy.parameters(), strict=True))
 
 
-def test_sparse_gradients_update_only_the_rows_used_as_adamw_would() -> None:
+@pytest.mark.parametrize("weight_decay", [0.1, 0.0])  # rows copied out and back / updated in place by index_add_
+def test_sparse_gradients_update_only_the_rows_used_as_adamw_would(weight_decay: float) -> None:
     torch.manual_seed(0)
     dense, sparse = torch.nn.Embedding(8, 3), torch.nn.Embedding(8, 3, sparse=True)
     sparse.load_state_dict(dense.state_dict())
     assert uses_sparse_gradients(sparse) and not uses_sparse_gradients(dense)
     every_row = [torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 2, 2])] * 4  # repeated ids: summed gradients
-    train(dense, torch.optim.AdamW(dense.parameters(), lr=0.01, weight_decay=0.1), every_row)
-    optimizer = LazyAdamW(sparse.parameters(), lr=0.01, weight_decay=0.1)
+    train(dense, torch.optim.AdamW(dense.parameters(), lr=0.01, weight_decay=weight_decay), every_row)
+    optimizer = LazyAdamW(sparse.parameters(), lr=0.01, weight_decay=weight_decay)
     train(sparse, optimizer, every_row)
     torch.testing.assert_close(sparse.weight, dense.weight, atol=1e-7, rtol=0)
 

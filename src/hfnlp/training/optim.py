@@ -98,11 +98,22 @@ class LazyAdamW(torch.optim.Optimizer):
                     continue
                 # The same update on copies of the rows the gradient holds, written back into the full tensors.
                 grad = param.grad.coalesce()  # one entry per row, repeated rows summed
-                rows = grad.indices()[0]
-                tensors = [tensor.index_select(0, rows) for tensor in (param, state["exp_avg"], state["exp_avg_sq"])]
-                _adamw_update_(tensors[0], grad.values(), tensors[1], tensors[2], **settings)
-                for tensor, updated in zip((param, state["exp_avg"], state["exp_avg_sq"]), tensors, strict=True):
-                    tensor.index_copy_(0, rows, updated)
+                rows, values = grad.indices()[0], grad.values()
+                moments = [state[key].index_select(0, rows) for key in ("exp_avg", "exp_avg_sq")]
+                if decay:  # decoupled decay scales the rows themselves: copy them out and back
+                    weights = param.index_select(0, rows)
+                    _adamw_update_(weights, values, *moments, **settings)
+                    param.index_copy_(0, rows, weights)
+                else:  # the update is an addition, made in place (a third less memory traffic)
+                    _update_moments_(values, *moments, beta1, beta2)
+                    param.index_add_(
+                        0,
+                        rows,
+                        moments[0] / _denominator(moments[1], eps, settings["correction2"]),
+                        alpha=-settings["step_size"],
+                    )
+                for key, updated in zip(("exp_avg", "exp_avg_sq"), moments, strict=True):
+                    state[key].index_copy_(0, rows, updated)
         return loss
 
 
@@ -135,9 +146,19 @@ def _adamw_update_(
 ) -> None:
     """``torch.optim.AdamW``'s update, in place: decoupled decay, moments, bias-corrected step."""
     param.mul_(1 - lr * decay)
+    _update_moments_(grad, exp_avg, exp_avg_sq, beta1, beta2)
+    param.addcdiv_(exp_avg, _denominator(exp_avg_sq, eps, correction2), value=-step_size)
+
+
+def _update_moments_(
+    grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, beta1: float, beta2: float
+) -> None:
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    param.addcdiv_(exp_avg, (exp_avg_sq.sqrt() / correction2).add_(eps), value=-step_size)
+
+
+def _denominator(exp_avg_sq: torch.Tensor, eps: float, correction2: float) -> torch.Tensor:
+    return (exp_avg_sq.sqrt() / correction2).add_(eps)
 
 
 def coalesce_sparse_gradients(model: torch.nn.Module) -> list[Any]:
