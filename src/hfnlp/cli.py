@@ -15,6 +15,7 @@ from typing import Any
 import hfnlp
 import hfnlp.commands
 from hfnlp.errors import HfnlpError
+from hfnlp.training.allocator import keep_freed_memory
 from hfnlp.training.threads import choose_wait_policy
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     # before a command imports torch: OpenMP reads its wait policy once, when torch loads it (neither the imports
     # above nor the commands' modules load torch; tests/training/test_threads.py checks that).
     choose_wait_policy()
+    keep_freed_memory()
     configure_logging(args.verbose)
     if args.loads_libraries:
         from hfnlp.training.console import quiet_console  # loads torch and transformers: after the wait policy

@@ -24,7 +24,7 @@ from hfnlp.training.engine import folder_mb, record_folder_sizes
 from hfnlp.training.resume import is_safe
 from hfnlp.training.run_folder import RunFolder
 from tests.conftest import make_sentiment_rows, one_torch_thread, write_csv
-from tests.models.test_text_models import WIDE_MLP, build, load_with_remote_code, right_pad
+from tests.models.test_text_models import LEARNT_FROM, PAD, WIDE_MLP, build, load_with_remote_code, right_pad
 from tests.tasks.test_text_classification import FAST, write_recipe
 
 INPUT_IDS = right_pad([[5, 9, 3, 12, 7], [4, 8], [30], [3, 3, 8, 21, 6, 11], [12, 7, 4]])
@@ -234,3 +234,18 @@ def test_sparse_optimizer_settings_that_would_be_ignored_are_refused(tmp_path, c
         f"training.{next(iter(training))}: applies to a model with model.sparse_embeddings" in capsys.readouterr().err
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_training_pools_the_bag_with_embedding_bag_as_evaluation_does_with_index_add() -> None:
+    """In training, a TF-IDF bag's sparse tables are pooled by one fused ``embedding_bag``; evaluation keeps the
+    lookup, product and ``index_add`` (which ONNX exports and int8 tables take): both give the same logits."""
+    model = build("fasttext", {**WIDE, "sparse_embeddings": True, "dropout": 0.0})
+    texts = [LEARNT_FROM[0], LEARNT_FROM[3], [5, 9], LEARNT_FROM[4]]
+    ids = right_pad(texts)
+    mask = ids != PAD
+    with torch.no_grad():
+        evaluated = model(input_ids=ids, attention_mask=mask).logits
+        trained = model.train()(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(trained, evaluated, atol=1e-6, rtol=1e-5)
+    model.train()(input_ids=ids, attention_mask=mask).logits.sum().backward()
+    assert model.ngram_embedding.weight.grad.is_sparse
