@@ -198,6 +198,7 @@ def test_a_run_with_int8_tables_trains_float32_and_saves_int8(tmp_path) -> None:
     assert isinstance(saved.ngram_embedding, QuantizedEmbedding)
     metrics = json.loads(run.metrics_path.read_text())
     assert metrics["run_folder_mb"] > metrics["model_folder_mb"] > 0
+    assert "| optimizer | LazyAdamW (AdamW; the sparse tables: lazy Adam" in (run.model_dir / "README.md").read_text()
 
 
 def test_a_sparse_model_trains_with_the_adagrad_the_recipe_names(tmp_path) -> None:
@@ -214,6 +215,7 @@ def test_a_sparse_model_trains_with_the_adagrad_the_recipe_names(tmp_path) -> No
     state = torch.load(checkpoint / "optimizer.pt", weights_only=True)["state"]
     assert state and all(set(entry) == {"step", "sum"} for entry in state.values())  # Adagrad's, not Adam's moments
     assert json.loads(run.metrics_path.read_text())["test"]["accuracy"] >= 0.9
+    assert "| optimizer | adagrad, weight decay 0.0 |" in (run.model_dir / "README.md").read_text()
 
     refused = write_recipe(tmp_path, data, model, optim="adagrad", weight_decay=0.01)
     assert main(["train", str(refused), *FAST]) == 2

@@ -27,6 +27,7 @@ from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import Task, get_task, load_recipe
 from hfnlp.training.atomic import copy_file, write_text
+from hfnlp.training.optim import trains_with_lazy_adamw
 from hfnlp.training.run_folder import CHECKPOINT_STATE, EXAMPLE_IMAGE, RECIPE, RunFolder
 
 TEMPLATES_DIR = Path(__file__).parent / "model_cards"
@@ -214,7 +215,7 @@ def _hyperparameters(recipe: Recipe, metrics: dict[str, Any]) -> list[tuple[str,
         ("batch size", training.per_device_train_batch_size * training.gradient_accumulation_steps),
         ("learning rate", training.learning_rate),
         ("scheduler", f"{training.lr_scheduler_type}, {training.warmup_steps} warm-up steps"),
-        ("optimizer", f"{training.optim}, weight decay {training.weight_decay}"),
+        ("optimizer", f"{_optimizer(recipe)}, weight decay {training.weight_decay}"),
         ("gradient clipping", training.max_grad_norm),
         ("label smoothing", training.label_smoothing_factor),
         ("mixed precision", _precision(training.mixed_precision, metrics.get("mixed_precision"))),
@@ -224,6 +225,17 @@ def _hyperparameters(recipe: Recipe, metrics: dict[str, Any]) -> list[tuple[str,
     if recipe.tokenizer is not None:
         rows.append(("tokenizer", ", ".join(f"{k}={v}" for k, v in vars(recipe.tokenizer).items() if v is not None)))
     return rows
+
+
+def _optimizer(recipe: Recipe) -> str:
+    """The optimizer the run trained with: the recipe's ``optim``, unless sparse embeddings made it LazyAdamW."""
+    training = recipe.training
+    if not trains_with_lazy_adamw(training.optim, bool(recipe.model.get("sparse_embeddings"))):
+        return training.optim
+    if training.sparse_optimizer == "adamw":
+        return "LazyAdamW (AdamW; the sparse tables: lazy Adam on the rows each batch uses)"
+    rate = training.sparse_learning_rate or training.learning_rate
+    return f"LazyAdamW (AdamW; the sparse tables: row-wise Adagrad at learning rate {rate} on the rows each batch uses)"
 
 
 def _precision(asked: str, used: str | None) -> str:

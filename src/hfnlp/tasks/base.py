@@ -21,7 +21,7 @@ from hfnlp.data.reading import SPLIT_ALIASES
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.models import FAMILIES, ModelFamily
 from hfnlp.recipe import Recipe
-from hfnlp.training.optim import SPARSE_GRADIENT_OPTIMIZERS
+from hfnlp.training.optim import SPARSE_GRADIENT_OPTIMIZERS, trains_with_lazy_adamw
 from hfnlp.training.reports import (
     SUMMARY_METRICS,
     classification_metrics,
@@ -73,8 +73,7 @@ class Task:
             )
             if value
         ]
-        lazy = recipe.model.get("sparse_embeddings") and training.optim not in SPARSE_GRADIENT_OPTIMIZERS
-        if lazy_settings and not lazy:
+        if lazy_settings and not trains_with_lazy_adamw(training.optim, bool(recipe.model.get("sparse_embeddings"))):
             raise RecipeError(
                 f"{lazy_settings[0]}: applies to a model with model.sparse_embeddings: true trained with an AdamW "
                 f"optim (LazyAdamW); this recipe has neither or trains with {training.optim}: remove it"

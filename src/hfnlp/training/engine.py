@@ -32,10 +32,10 @@ from hfnlp.recipe import Recipe
 from hfnlp.training.atomic import atomic_path, staging_path, write_text
 from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.optim import (
-    SPARSE_GRADIENT_OPTIMIZERS,
     LazyAdamW,
     coalesce_sparse_gradients,
     scale_learning_rates,
+    trains_with_lazy_adamw,
     uses_sparse_gradients,
 )
 from hfnlp.training.run_folder import RECIPE, RunFolder, last_complete_checkpoint
@@ -85,8 +85,7 @@ def fit(
         if hasattr(callback, "wrap_compute_metrics") and compute_metrics is not None:
             compute_metrics = callback.wrap_compute_metrics(compute_metrics)
     if (
-        uses_sparse_gradients(model)
-        and args.optim not in SPARSE_GRADIENT_OPTIMIZERS
+        trains_with_lazy_adamw(args.optim, uses_sparse_gradients(model))
         and "optimizer_cls_and_kwargs" not in trainer_kwargs
     ):
         logger.info("the model has sparse embedding gradients: training with LazyAdamW in place of %s", args.optim)

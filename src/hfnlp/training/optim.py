@@ -178,6 +178,12 @@ def _coalesce_gradient(param: torch.Tensor) -> None:
         param.grad = param.grad.coalesce()
 
 
+def trains_with_lazy_adamw(optim: str, sparse_embeddings: bool) -> bool:
+    """Whether a model with (or without) ``sparse_embeddings`` trains with :class:`LazyAdamW` in place of the
+    recipe's ``optim``: sparse gradients, and an optimizer whose torch class cannot take them."""
+    return sparse_embeddings and optim not in SPARSE_GRADIENT_OPTIMIZERS
+
+
 def uses_sparse_gradients(model: torch.nn.Module) -> bool:
     """Whether any embedding of ``model`` produces sparse gradients (``nn.Embedding(sparse=True)``)."""
     return any(getattr(module, "sparse", False) for module in model.modules())
