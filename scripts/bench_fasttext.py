@@ -91,11 +91,10 @@ def run_fasttext(python: str, work: Path, threads: int) -> list[dict]:
     return rows
 
 
-def run_hfnlp(name: str, command: list[str], output_dir: Path, metrics_path: Path, overrides: list[str]) -> dict:
-    """One hfnlp training (``command``, run from the repository): its run's times and test accuracy."""
-    where = ["--output-dir", str(output_dir)] if "--data" in command else ["--set", f"output_dir={output_dir}"]
-    command = [sys.executable, "-m", "hfnlp", "train", *command, *where]
-    command += [item for override in ["training.disable_tqdm=true", *overrides] for item in ("--set", override)]
+def run_hfnlp(name: str, command: list[str], metrics_path: Path, threads: int, overrides: list[str]) -> dict:
+    """One ``hfnlp train`` (``command``: its arguments, run from the repository): its run's times and test accuracy."""
+    settings = ["training.disable_tqdm=true", f"training.num_threads={threads}", *overrides]
+    command = [sys.executable, "-m", "hfnlp", "train", *command, *[x for item in settings for x in ("--set", item)]]
     began = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     process_s = time.perf_counter() - began
@@ -103,7 +102,7 @@ def run_hfnlp(name: str, command: list[str], output_dir: Path, metrics_path: Pat
         raise SystemExit(f"hfnlp failed ({name}):\n{done.stderr[-3000:]}")
     metrics = json.loads(metrics_path.read_text())
     return {
-        "system": name + (f" ({', '.join(overrides[1:])})" if overrides[1:] else ""),
+        "system": name + (f" ({', '.join(overrides)})" if overrides else ""),
         "train_s": metrics["train_runtime_s"],
         "run_s": metrics["wall_time_s"],
         "process_s": process_s,
@@ -115,26 +114,25 @@ def run_hfnlp(name: str, command: list[str], output_dir: Path, metrics_path: Pat
 
 def hfnlp_runs(data: Path, work: Path, threads: int, recipes: list[str], overrides: list[str]) -> list[dict]:
     """The shipped ``recipes`` on the data of ``data``, then the auto mode's NB-weighted bag alone."""
-    overrides = [f"training.num_threads={threads}", *overrides]
     files = {
         "train_file": "train.txt",
         "validation_file": "dev.txt",
         "test_file": "test.txt",
         "label_file": "class.txt",
     }
+    data_keys = [x for key, name in files.items() for x in ("--set", f"data.{key}={data / name}")]
     rows = []
     for recipe in recipes:
-        data_keys = [f"data.{key}={data / name}" for key, name in files.items()]
-        command = [str(REPO / "recipes" / f"{recipe}.yaml"), *[x for key in data_keys for x in ("--set", key)]]
         output_dir = work / recipe
-        rows.append(run_hfnlp(f"hfnlp {recipe}", command, output_dir, output_dir / "metrics.json", overrides))
+        command = [str(REPO / "recipes" / f"{recipe}.yaml"), *data_keys, "--set", f"output_dir={output_dir}"]
+        rows.append(run_hfnlp(f"hfnlp {recipe}", command, output_dir / "metrics.json", threads, overrides))
         print(rows[-1], flush=True)
+    output_dir = work / "auto"
     command = ["--data", str(data / "train.txt"), "--validation-file", str(data / "dev.txt")]
     command += ["--test-file", str(data / "test.txt"), "--label-file", str(data / "class.txt")]
-    command += ["--candidates", "wide-mlp-nb", "--no-refit"]
-    output_dir = work / "auto"
+    command += ["--candidates", "wide-mlp-nb", "--no-refit", "--output-dir", str(output_dir)]
     metrics = output_dir / "candidates" / "wide-mlp-nb" / "metrics.json"
-    rows.append(run_hfnlp("hfnlp auto mode, NB-weighted wide MLP", command, output_dir, metrics, overrides))
+    rows.append(run_hfnlp("hfnlp auto mode, NB-weighted wide MLP", command, metrics, threads, overrides))
     print(rows[-1], flush=True)
     return rows
 

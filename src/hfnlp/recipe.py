@@ -114,6 +114,11 @@ class TrainingConfig:
     extra_args: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def sparse_rate(self) -> float:
+        """The learning rate of sparse embedding tables' rows: ``sparse_learning_rate``, else ``learning_rate``."""
+        return self.learning_rate if self.sparse_learning_rate is None else self.sparse_learning_rate
+
+    @property
     def resumable_checkpoints(self) -> bool:
         """Whether checkpoints hold what resuming needs: not with ``extra_args.save_only_model`` (weights only, no
         optimizer, schedule or random state)."""

@@ -97,3 +97,15 @@ def test_rowwise_adagrad_moves_only_the_rows_used_by_their_gradient_over_one_acc
         assert all(torch.equal(a, b) for a, b in zip(head.parameters(), reference_head.parameters(), strict=True))
     assert set(optimizer.state[embedding.weight]) == {"row_sum"}  # one number a row, no moments
     assert embedding.weight.detach()[[0, 2, 5]].equal(weights[[0, 2, 5]])
+
+
+def test_sparse_rows_take_the_sparse_rate_under_lazy_adam_too() -> None:
+    """``sparse_lr_ratio`` scales the sparse rows' rate under either rule (training.sparse_learning_rate): lazy Adam's
+    rows at lr * ratio move as AdamW's at that rate, while dense weights keep lr."""
+    torch.manual_seed(0)
+    dense, sparse = torch.nn.Embedding(8, 3), torch.nn.Embedding(8, 3, sparse=True)
+    sparse.load_state_dict(dense.state_dict())
+    batches = [torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 2, 2])] * 3
+    train(dense, torch.optim.AdamW(dense.parameters(), lr=0.03, weight_decay=0.0), batches)
+    train(sparse, LazyAdamW(sparse.parameters(), lr=0.01, sparse_lr_ratio=3.0), batches)
+    torch.testing.assert_close(sparse.weight, dense.weight, atol=1e-7, rtol=0)

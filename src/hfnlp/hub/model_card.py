@@ -232,10 +232,9 @@ def _optimizer(recipe: Recipe) -> str:
     training = recipe.training
     if not trains_with_lazy_adamw(training.optim, bool(recipe.model.get("sparse_embeddings"))):
         return training.optim
-    if training.sparse_optimizer == "adamw":
-        return "LazyAdamW (AdamW; the sparse tables: lazy Adam on the rows each batch uses)"
-    rate = training.sparse_learning_rate or training.learning_rate
-    return f"LazyAdamW (AdamW; the sparse tables: row-wise Adagrad at learning rate {rate} on the rows each batch uses)"
+    rule = "lazy Adam" if training.sparse_optimizer == "adamw" else "row-wise Adagrad"
+    rows = f"{rule} at learning rate {training.sparse_rate} on the rows each batch uses"
+    return f"LazyAdamW (AdamW; the sparse tables: {rows})"
 
 
 def _precision(asked: str, used: str | None) -> str:

@@ -21,7 +21,7 @@ from hfnlp.data.reading import SPLIT_ALIASES
 from hfnlp.errors import HfnlpError, RecipeError
 from hfnlp.models import FAMILIES, ModelFamily
 from hfnlp.recipe import Recipe
-from hfnlp.training.optim import SPARSE_GRADIENT_OPTIMIZERS, trains_with_lazy_adamw
+from hfnlp.training.optim import trains_with_lazy_adamw
 from hfnlp.training.reports import (
     SUMMARY_METRICS,
     classification_metrics,
@@ -65,21 +65,18 @@ class Task:
             source = "the data and tokenizer" if self.tokenizer_config else "the data"
             raise RecipeError(f"model.{clashing[0]} is set from {source}; remove it from the recipe")
         training = recipe.training
-        lazy_settings = [
-            f"training.{key}"
-            for key, value in (
-                ("sparse_optimizer", training.sparse_optimizer != "adamw"),
-                ("sparse_learning_rate", training.sparse_learning_rate is not None),
-            )
-            if value
-        ]
-        if lazy_settings and not trains_with_lazy_adamw(training.optim, bool(recipe.model.get("sparse_embeddings"))):
-            raise RecipeError(
-                f"{lazy_settings[0]}: applies to a model with model.sparse_embeddings: true trained with an AdamW "
-                f"optim (LazyAdamW); this recipe has neither or trains with {training.optim}: remove it"
-            )
-        sparse = recipe.model.get("sparse_embeddings") and training.optim in SPARSE_GRADIENT_OPTIMIZERS
-        if sparse and training.weight_decay:
+        sparse_embeddings = bool(recipe.model.get("sparse_embeddings"))
+        lazy = trains_with_lazy_adamw(training.optim, sparse_embeddings)
+        for key, given in (
+            ("sparse_optimizer", training.sparse_optimizer != "adamw"),
+            ("sparse_learning_rate", training.sparse_learning_rate is not None),
+        ):
+            if given and not lazy:
+                raise RecipeError(
+                    f"training.{key}: applies to a model with model.sparse_embeddings: true trained with an AdamW "
+                    f"optim (LazyAdamW); this recipe has neither or trains with {training.optim}: remove it"
+                )
+        if sparse_embeddings and not lazy and training.weight_decay:
             raise RecipeError(
                 f"training.weight_decay: {training.weight_decay} cannot go with training.optim {training.optim} "
                 "and model.sparse_embeddings (torch's optimizer refuses it for sparse gradients); set it to 0, or "

@@ -90,8 +90,8 @@ def fit(
     ):
         logger.info("the model has sparse embedding gradients: training with LazyAdamW in place of %s", args.optim)
         adam = {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
-        sparse_rate = recipe.training.sparse_learning_rate or args.learning_rate
-        adam.update(sparse_rule=recipe.training.sparse_optimizer, sparse_lr_ratio=sparse_rate / args.learning_rate)
+        training = recipe.training
+        adam.update(sparse_rule=training.sparse_optimizer, sparse_lr_ratio=training.sparse_rate / args.learning_rate)
         trainer_kwargs["optimizer_cls_and_kwargs"] = (LazyAdamW, adam)
     coalescing = coalesce_sparse_gradients(model)
     trainer = trainer_class(

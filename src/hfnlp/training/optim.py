@@ -6,12 +6,13 @@ gradients every optimizer step reads and writes the whole table and its two mome
 uses. PyTorch's ``SparseAdam`` takes only sparse gradients and ``AdamW`` only dense ones, and Trainer wants one
 optimizer, hence this class.
 
-Even lazily, Adam's update of a row reads and writes the row and its two moments: on 2 CPU cores it is most of a
-bag model's training step (measured: 23 ms of a THUCNews batch of 512 titles, against 3 ms for the forward and
-backward passes). Row-wise Adagrad (``sparse_rule="rowwise_adagrad"``), the rule large recommendation models use
-for their embedding tables (FBGEMM's ``rowwise_adagrad``; Naumov et al. 2019, DLRM), keeps one accumulator per row
-instead of two per weight: the update is a third of the memory traffic, and Adagrad's per-feature step size suits
-rare n-grams (Duchi et al. 2011).
+Even lazily, Adam's update of a row reads and writes the row and its two moments: on 2 CPU cores it is the largest
+part of a bag model's training step (measured: 23 ms for the 13,500 rows a THUCNews batch of 512 titles uses, against
+3 ms for the table lookup's forward and backward passes). Row-wise Adagrad (``sparse_rule="rowwise_adagrad"``), the
+rule large recommendation models use for their embedding tables (FBGEMM's ``rowwise_adagrad``; Naumov et al. 2019,
+DLRM), keeps one accumulator per row instead of two moments per weight (measured in a plain loop on THUCNews: 0.53 s
+of updates an epoch against 1.3 s for lazy Adam), and Adagrad's per-feature step size suits rare n-grams (Duchi et
+al. 2011).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ class LazyAdamW(torch.optim.Optimizer):
     updated, moments and weight decay included ("lazy" Adam, as ``torch.optim.SparseAdam``): a row's moments
     decay only on steps that use the row, which is the point for rare n-grams. With ``sparse_rule=
     "rowwise_adagrad"`` those rows take row-wise Adagrad instead: a row's accumulator grows by the mean square of its
-    gradient, and the row moves by ``lr * sparse_lr_ratio`` times the gradient over the accumulator's square root
-    (weight decay, decoupled, on the rows used). The ratio is a group setting, so a schedule that scales ``lr``
-    scales both rules alike.
+    gradient, and the row moves by the rate times the gradient over the accumulator's square root (weight decay,
+    decoupled, on the rows used). Either rule updates sparse rows at ``lr * sparse_lr_ratio``; the ratio is a group
+    setting, so a schedule that scales ``lr`` scales the dense and the sparse rates alike.
     """
 
     def __init__(
@@ -75,8 +76,9 @@ class LazyAdamW(torch.optim.Optimizer):
                 if param.grad is None:
                     continue
                 state = self.state[param]
+                rate = lr * group["sparse_lr_ratio"] if param.grad.is_sparse else lr
                 if param.grad.is_sparse and group["sparse_rule"] == "rowwise_adagrad":
-                    _rowwise_adagrad_update_(param, state, lr * group["sparse_lr_ratio"], eps, decay)
+                    _rowwise_adagrad_update_(param, state, rate, eps, decay)
                     continue
                 if not state:
                     state["step"] = torch.tensor(0.0)
@@ -85,12 +87,12 @@ class LazyAdamW(torch.optim.Optimizer):
                 state["step"] += 1
                 step = state["step"].item()
                 settings = dict(
-                    lr=lr,
+                    lr=rate,
                     beta1=beta1,
                     beta2=beta2,
                     eps=eps,
                     decay=decay,
-                    step_size=lr / (1 - beta1**step),
+                    step_size=rate / (1 - beta1**step),
                     correction2=math.sqrt(1 - beta2**step),
                 )
                 if not param.grad.is_sparse:
