@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from transformers import TrainerState
@@ -252,6 +253,21 @@ def test_curves_are_redrawn_after_each_evaluation(tmp_path):
     ]
     LivePlotsCallback(tmp_path, min_interval_s=0).on_evaluate(None, TrainerState(log_history=history), None)
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_curves_wait_min_interval_s_after_training_starts(tmp_path):
+    """A run shorter than the interval spends none of its training time drawing (the task draws the final curves)."""
+    state, args = (
+        TrainerState(log_history=[{"loss": 0.9, "step": 5, "epoch": 1.0}]),
+        SimpleNamespace(eval_strategy="no"),
+    )
+    plots = LivePlotsCallback(tmp_path, min_interval_s=60)
+    plots.on_train_begin(args, state, None)
+    plots.on_epoch_end(args, state, None)
+    assert not (tmp_path / "curves.png").exists()
+    plots.min_interval_s = 0
+    plots.on_epoch_end(args, state, None)
+    assert (tmp_path / "curves.png").is_file()
 
 
 def wait_for_url(capsys: pytest.CaptureFixture, training: threading.Thread) -> str:

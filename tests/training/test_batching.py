@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import torch
-from datasets import Dataset
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerFast, TrainingArguments
+from transformers import DataCollatorWithPadding
 
-from hfnlp.models.text_rnn import TextRNNConfig, TextRNNForSequenceClassification
 from hfnlp.tokenization.text import TextTokenizerConfig, train_tokenizer
-from hfnlp.training.batching import LengthBucketingTrainer, LengthBucketSampler, TokenIdsCollator
+from hfnlp.training.batching import LengthBucketSampler, TokenIdsCollator
 
 
 def batches_of(order: list[int], size: int) -> list[list[int]]:
@@ -41,24 +39,6 @@ def test_sampler_order_depends_only_on_seed_and_epoch() -> None:
     assert second != first and sorted(second) == sorted(first)
     assert list(LengthBucketSampler(lengths, batch_size=4, seed=8)) != first
     assert list(LengthBucketSampler([], batch_size=4, seed=0)) == []
-
-
-def test_trainer_builds_single_length_batches_from_input_ids(tmp_path) -> None:
-    texts = ["好" * n for n in (2, 3, 4, 5) for _ in range(12)]
-    tokenizer: PreTrainedTokenizerFast = train_tokenizer(TextTokenizerConfig(level="char", max_length=16), texts)
-    encoded = Dataset.from_dict({"text": texts, "label": [n % 2 for n in range(len(texts))]}).map(
-        lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"]
-    )
-    model = TextRNNForSequenceClassification(TextRNNConfig(vocab_size=len(tokenizer), num_labels=2))
-    args = TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=6, train_sampling_strategy="group_by_length"
-    )
-    trainer = LengthBucketingTrainer(
-        model=model, args=args, train_dataset=encoded, data_collator=DataCollatorWithPadding(tokenizer)
-    )
-    batches = list(trainer.get_train_dataloader())
-    assert len(batches) == 8 and all(bool(batch["attention_mask"].all()) for batch in batches)
-    assert sorted(batch["input_ids"].shape[1] for batch in batches) == [2, 2, 3, 3, 4, 4, 5, 5]
 
 
 def test_token_ids_collator_gives_what_datacollatorwithpadding_gives() -> None:

@@ -17,12 +17,12 @@ def train(embedding: torch.nn.Embedding, optimizer: torch.optim.Optimizer, batch
         optimizer.step()
 
 
-def test_dense_gradients_get_exactly_adamw() -> None:
+def test_dense_gradients_get_exactly_fused_adamw() -> None:
     torch.manual_seed(0)
     reference, lazy = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
     lazy.load_state_dict(reference.state_dict())
     optimizers = [
-        torch.optim.AdamW(reference.parameters(), lr=0.01, weight_decay=0.1),
+        torch.optim.AdamW(reference.parameters(), lr=0.01, weight_decay=0.1, fused=True),
         LazyAdamW(lazy.parameters(), lr=0.01, weight_decay=0.1),
     ]
     for _ in range(5):
@@ -80,7 +80,7 @@ def test_rowwise_adagrad_moves_only_the_rows_used_by_their_gradient_over_one_acc
     optimizer = LazyAdamW(
         [*embedding.parameters(), *head.parameters()], lr=0.01, sparse_rule="rowwise_adagrad", sparse_lr_ratio=5.0
     )
-    reference = torch.optim.AdamW(reference_head.parameters(), lr=0.01, weight_decay=0.0)
+    reference = torch.optim.AdamW(reference_head.parameters(), lr=0.01, weight_decay=0.0, fused=True)
     weights, accumulators = embedding.weight.detach().clone(), torch.zeros(6)
     for ids in (torch.tensor([1, 3, 3]), torch.tensor([3, 4])):
         optimizer.zero_grad()

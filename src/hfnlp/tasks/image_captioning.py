@@ -46,9 +46,9 @@ from hfnlp.tasks.base import Task, timm_base_model
 from hfnlp.tokenization.captions import CaptionTokenizerConfig, encode_captions, train_caption_tokenizer
 from hfnlp.tokenization.text import check_saved_tokenizer, load_saved_tokenizer, save_tokenizer, texts_fingerprint
 from hfnlp.training.arguments import autocast_dtype
-from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.run import Evaluation, FitPlan, TaskData
 from hfnlp.training.run_folder import EXAMPLE_IMAGE, FEATURES_DIR, SAMPLES, RunFolder
+from hfnlp.training.trainer import HfnlpTrainer
 
 logger = logging.getLogger(__name__)
 CAPTION_METRICS = ("bleu", "cider", "rouge_l")
@@ -350,7 +350,7 @@ class CaptionEvaluator:
         return scores, predictions
 
 
-class CaptioningTrainer(LengthBucketingTrainer):
+class CaptioningTrainer(HfnlpTrainer):
     """``Trainer`` with caption scores in every evaluation and an optional separate encoder learning rate.
 
     Evaluation adds ``eval_bleu_1..4``, ``eval_cider`` and ``eval_rouge_l`` (beam search on the validation

@@ -43,9 +43,9 @@ from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
 from hfnlp.tasks.base import ClassificationTask, timm_base_model
 from hfnlp.training.atomic import write_text
-from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.run import FitPlan, TaskData
 from hfnlp.training.run_folder import EXAMPLE_IMAGE, RunFolder
+from hfnlp.training.trainer import HfnlpTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class SoftTargetCrossEntropy:
         return total / num_items_in_batch
 
 
-class ImageClassificationTrainer(LengthBucketingTrainer):
+class ImageClassificationTrainer(HfnlpTrainer):
     """``Trainer`` with the fine-tuning parameter groups, the :class:`SoftTargetCrossEntropy` loss and, when given
     ``mixup``, mixup / cutmix applied to training batches."""
 

@@ -12,11 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import pyarrow.compute
 import torch
-from datasets import Dataset
 from torch.utils.data import Sampler
-from transformers import Trainer
 
 from hfnlp.tokenization.text import padded_batch
 
@@ -57,26 +54,6 @@ class LengthBucketSampler(Sampler[int]):
         return iter(torch.cat(order).tolist()) if order else iter([])
 
 
-class LengthBucketingTrainer(Trainer):
-    """``Trainer`` whose ``group_by_length`` batches come from :class:`LengthBucketSampler`.
-
-    Lengths are those of ``input_ids`` (Trainer has already dropped the ``length`` column, which the model does
-    not take, when it builds the sampler); datasets without ``input_ids`` (images) keep Trainer's own sampling.
-    """
-
-    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
-        dataset = self.train_dataset if train_dataset is None else train_dataset
-        if (
-            self.args.train_sampling_strategy == "group_by_length"
-            and isinstance(dataset, Dataset)
-            and "input_ids" in dataset.column_names
-        ):
-            lengths = pyarrow.compute.list_value_length(dataset.with_format("arrow")["input_ids"])
-            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return LengthBucketSampler(lengths.to_numpy(), self.args.train_batch_size, seed=seed)
-        return super()._get_train_sampler(train_dataset)
-
-
 class TokenIdsCollator:
     """Batches of token-id rows: ``input_ids`` right-padded with ``pad_token_id`` and their ``attention_mask``
     (:func:`~hfnlp.tokenization.text.padded_batch`), ``label`` as ``labels``: what ``DataCollatorWithPadding`` gives a
@@ -94,4 +71,4 @@ class TokenIdsCollator:
         return batch
 
 
-__all__ = ["LengthBucketSampler", "LengthBucketingTrainer", "TokenIdsCollator"]
+__all__ = ["LengthBucketSampler", "TokenIdsCollator"]

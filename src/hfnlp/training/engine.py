@@ -30,7 +30,6 @@ from transformers.trainer_utils import get_last_checkpoint
 from hfnlp.errors import HfnlpError
 from hfnlp.recipe import Recipe
 from hfnlp.training.atomic import atomic_path, staging_path, write_text
-from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.optim import (
     LazyAdamW,
     coalesce_sparse_gradients,
@@ -40,6 +39,7 @@ from hfnlp.training.optim import (
 )
 from hfnlp.training.run_folder import RECIPE, RunFolder, last_complete_checkpoint
 from hfnlp.training.threads import configure_threads
+from hfnlp.training.trainer import HfnlpTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def fit(
     processing_class: Any = None,
     compute_metrics: Callable | None = None,
     callbacks: Sequence[TrainerCallback] = (),
-    trainer_class: type[Trainer] = LengthBucketingTrainer,
+    trainer_class: type[Trainer] = HfnlpTrainer,
     **trainer_kwargs: Any,
 ) -> Trainer:
     """Train with ``transformers.Trainer`` on ``splits['train']``, evaluating on ``splits['validation']``."""

@@ -7,17 +7,16 @@ uses. PyTorch's ``SparseAdam`` takes only sparse gradients and ``AdamW`` only de
 optimizer, hence this class.
 
 Even lazily, Adam's update of a row reads and writes the row and its two moments: on 2 CPU cores it is the largest
-part of a bag model's training step (measured: 23 ms for the 13,500 rows a THUCNews batch of 512 titles uses, against
-3 ms for the table lookup's forward and backward passes). Row-wise Adagrad (``sparse_rule="rowwise_adagrad"``), the
-rule large recommendation models use for their embedding tables (FBGEMM's ``rowwise_adagrad``; Naumov et al. 2019,
-DLRM), keeps one accumulator per row instead of two moments per weight (measured in a plain loop on THUCNews: 0.53 s
-of updates an epoch against 1.3 s for lazy Adam), and Adagrad's per-feature step size suits rare n-grams (Duchi et
-al. 2011).
+part of a bag model's training step (measured: 7.4 ms with torch's fused AdamW kernel for the 13,500 rows a THUCNews
+batch of 512 titles uses, against 3.4 ms for the table lookup's forward and backward passes). Row-wise Adagrad
+(``sparse_rule="rowwise_adagrad"``), the rule large recommendation models use for their embedding tables (FBGEMM's
+``rowwise_adagrad``; Naumov et al. 2019, DLRM), keeps one accumulator per row instead of two moments per weight
+(measured in a plain loop on THUCNews: 0.53 s of updates an epoch against 1.3 s for lazy Adam before its fused
+kernel), and Adagrad's per-feature step size suits rare n-grams (Duchi et al. 2011).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,9 +33,9 @@ SPARSE_RULES = ("adamw", "rowwise_adagrad")
 class LazyAdamW(torch.optim.Optimizer):
     """AdamW (decoupled weight decay, bias-corrected moments) for dense and sparse gradients.
 
-    Dense gradients get exactly ``torch.optim.AdamW``'s update. For a sparse gradient only the rows it holds are
-    updated, moments and weight decay included ("lazy" Adam, as ``torch.optim.SparseAdam``): a row's moments
-    decay only on steps that use the row, which is the point for rare n-grams. With ``sparse_rule=
+    Dense gradients get exactly ``torch.optim.AdamW(fused=True)``'s update. For a sparse gradient only the rows it
+    holds are updated, moments and weight decay included ("lazy" Adam, as ``torch.optim.SparseAdam``): a row's
+    moments decay only on steps that use the row, which is the point for rare n-grams. With ``sparse_rule=
     "rowwise_adagrad"`` those rows take row-wise Adagrad instead: a row's accumulator grows by the mean square of its
     gradient, and the row moves by the rate times the gradient over the accumulator's square root (weight decay,
     decoupled, on the rows used). Either rule updates sparse rows at ``lr * sparse_lr_ratio``; the ratio is a group
@@ -84,19 +83,11 @@ class LazyAdamW(torch.optim.Optimizer):
                     state["step"] = torch.tensor(0.0)
                     state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-                state["step"] += 1
-                step = state["step"].item()
-                settings = dict(
-                    lr=rate,
-                    beta1=beta1,
-                    beta2=beta2,
-                    eps=eps,
-                    decay=decay,
-                    step_size=rate / (1 - beta1**step),
-                    correction2=math.sqrt(1 - beta2**step),
-                )
+                # The fused kernel reads the step count on the parameter's device; a loaded state keeps it on the CPU.
+                state["step"] = state["step"].to(param.device) + 1
+                settings = dict(lr=rate, beta1=beta1, beta2=beta2, eps=eps, decay=decay, step=state["step"])
                 if not param.grad.is_sparse:
-                    _adamw_update_(param, param.grad, state["exp_avg"], state["exp_avg_sq"], **settings)
+                    _fused_adamw_(param, param.grad, state["exp_avg"], state["exp_avg_sq"], **settings)
                     continue
                 # The same update on copies of the rows the gradient holds, written back into the full tensors.
                 grad = param.grad.coalesce()  # one entry per row, repeated rows summed
@@ -104,13 +95,12 @@ class LazyAdamW(torch.optim.Optimizer):
                 moments = [state[key].index_select(0, rows) for key in ("exp_avg", "exp_avg_sq")]
                 if decay:  # decoupled decay scales the rows themselves: copy them out and back
                     weights = param.index_select(0, rows)
-                    _adamw_update_(weights, values, *moments, **settings)
+                    _fused_adamw_(weights, values, *moments, **settings)
                     param.index_copy_(0, rows, weights)
-                else:  # the update is an addition, made in place: measured 20% faster than copying the rows
-                    _update_moments_(values, *moments, beta1, beta2)
-                    step = _denominator(moments[1], eps, settings["correction2"])
-                    # value * (m / d), as addcdiv_ computes it, in the denominator's buffer: no more allocations.
-                    param.index_add_(0, rows, torch.div(moments[0], step, out=step).mul_(-settings["step_size"]))
+                else:  # the update is an addition: computed from zeros and added, one row copy fewer
+                    update = torch.zeros_like(values)
+                    _fused_adamw_(update, values, *moments, **settings)
+                    param.index_add_(0, rows, update)
                 for key, updated in zip(("exp_avg", "exp_avg_sq"), moments, strict=True):
                     state[key].index_copy_(0, rows, updated)
         return loss
@@ -129,7 +119,7 @@ def _rowwise_adagrad_update_(param: torch.Tensor, state: dict, lr: float, eps: f
     param.index_add_(0, rows, values / row_sum.sqrt_().add_(eps).unsqueeze(1), alpha=-lr)
 
 
-def _adamw_update_(
+def _fused_adamw_(
     param: torch.Tensor,
     grad: torch.Tensor,
     exp_avg: torch.Tensor,
@@ -140,24 +130,27 @@ def _adamw_update_(
     beta2: float,
     eps: float,
     decay: float,
-    step_size: float,
-    correction2: float,
+    step: torch.Tensor,
 ) -> None:
-    """``torch.optim.AdamW``'s update, in place: decoupled decay, moments, bias-corrected step."""
-    param.mul_(1 - lr * decay)
-    _update_moments_(grad, exp_avg, exp_avg_sq, beta1, beta2)
-    param.addcdiv_(exp_avg, _denominator(exp_avg_sq, eps, correction2), value=-step_size)
-
-
-def _update_moments_(
-    grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, beta1: float, beta2: float
-) -> None:
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-
-
-def _denominator(exp_avg_sq: torch.Tensor, eps: float, correction2: float) -> torch.Tensor:
-    return exp_avg_sq.sqrt().div_(correction2).add_(eps)  # one new tensor: allocations cost page faults on CPU
+    """``torch.optim.AdamW``'s update of ``param`` and its moments at ``step`` (already counted), in place, by the
+    fused kernel ``AdamW(fused=True)`` runs: one pass over the rows instead of one per operation (measured on the
+    13,500 rows a THUCNews batch of 512 titles uses: 7.4 ms for the whole lazy update, against 12 ms with the
+    operations one by one)."""
+    torch._fused_adamw_(
+        [param],
+        [grad],
+        [exp_avg],
+        [exp_avg_sq],
+        [],
+        [step],
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=decay,
+        eps=eps,
+        amsgrad=False,
+        maximize=False,
+    )
 
 
 def coalesce_sparse_gradients(model: torch.nn.Module) -> list[Any]:

@@ -25,7 +25,6 @@ from hfnlp.models import FAMILIES
 from hfnlp.recipe import Recipe
 from hfnlp.training.arguments import build_training_arguments
 from hfnlp.training.atomic import write_text
-from hfnlp.training.batching import LengthBucketingTrainer
 from hfnlp.training.engine import (
     LearningRateOnResume,
     configure_cpu_threads,
@@ -38,6 +37,7 @@ from hfnlp.training.engine import (
 from hfnlp.training.guards import DivergenceGuard
 from hfnlp.training.reports import plot_training_curves
 from hfnlp.training.run_folder import CURVES, RunFolder
+from hfnlp.training.trainer import HfnlpTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class FitPlan:
     data_collator: Callable | None = None
     processing_class: Any = None
     compute_metrics: Callable | None = None
-    trainer_class: type[Trainer] = LengthBucketingTrainer
+    trainer_class: type[Trainer] = HfnlpTrainer
     callbacks: list[TrainerCallback] = field(default_factory=list)
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
