@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
+from datasets import Dataset, Features, List, Value
 from transformers import DataCollatorWithPadding
 
 from hfnlp.tokenization.text import TextTokenizerConfig, train_tokenizer
-from hfnlp.training.batching import LengthBucketSampler, TokenIdsCollator
+from hfnlp.training.batching import ArrowRows, LengthBucketSampler, TokenIdsCollator
 
 
 def batches_of(order: list[int], size: int) -> list[list[int]]:
@@ -53,3 +54,18 @@ def test_token_ids_collator_gives_what_datacollatorwithpadding_gives() -> None:
     assert set(ours) == set(reference) == {"input_ids", "attention_mask", "labels"}
     assert all(torch.equal(ours[key], reference[key]) for key in ours)
     assert set(TokenIdsCollator(tokenizer.pad_token_id)([{"input_ids": [3, 4]}])) == {"input_ids", "attention_mask"}
+
+
+def test_arrow_rows_give_the_collator_the_batch_row_dicts_give() -> None:
+    """ArrowRows hands the collator a table of the rows taken by index; the batch is the row dicts' batch, also for a
+    select()ed split (an indices mapping) and for ids stored as int32."""
+    rows = {"input_ids": [[5, 6, 7], [8], [9, 10], [11, 12, 13, 14]], "label": [1, 0, 1, 0]}
+    split = Dataset.from_dict(rows, features=Features({"input_ids": List(Value("int32")), "label": Value("int64")}))
+    split = split.select([3, 1, 2, 0])
+    collator, order = TokenIdsCollator(pad_token_id=0), [2, 0, 3]
+    from_arrow = collator(ArrowRows(split).__getitems__(order))
+    from_rows = collator([split[i] for i in order])
+    assert set(from_arrow) == set(from_rows) == {"input_ids", "attention_mask", "labels"}
+    assert all(torch.equal(from_arrow[key], from_rows[key]) for key in from_rows)
+    assert from_arrow["input_ids"].tolist() == [[9, 10, 0, 0], [11, 12, 13, 14], [5, 6, 7, 0]]
+    assert len(ArrowRows(split)) == 4

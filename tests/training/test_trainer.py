@@ -11,25 +11,30 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerFast, Train
 
 from hfnlp.models.text_rnn import TextRNNConfig, TextRNNForSequenceClassification
 from hfnlp.tokenization.text import TextTokenizerConfig, train_tokenizer
+from hfnlp.training.batching import ArrowRows, TokenIdsCollator
 from hfnlp.training.trainer import HfnlpTrainer
 
 
-def test_trainer_builds_single_length_batches_from_input_ids(tmp_path) -> None:
+@pytest.mark.parametrize("arrow", [False, True])  # DataCollatorWithPadding on row dicts / TokenIdsCollator on Arrow
+def test_trainer_builds_single_length_batches_from_input_ids(tmp_path, arrow) -> None:
     texts = ["好" * n for n in (2, 3, 4, 5) for _ in range(12)]
     tokenizer: PreTrainedTokenizerFast = train_tokenizer(TextTokenizerConfig(level="char", max_length=16), texts)
-    encoded = Dataset.from_dict({"text": texts, "label": [n % 2 for n in range(len(texts))]}).map(
+    encoded = Dataset.from_dict({"text": texts, "label": [len(text) % 2 for text in texts]}).map(
         lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"]
     )
     model = TextRNNForSequenceClassification(TextRNNConfig(vocab_size=len(tokenizer), num_labels=2))
     args = TrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=6, train_sampling_strategy="group_by_length"
     )
-    trainer = HfnlpTrainer(
-        model=model, args=args, train_dataset=encoded, data_collator=DataCollatorWithPadding(tokenizer)
-    )
-    batches = list(trainer.get_train_dataloader())
+    collator = TokenIdsCollator(tokenizer.pad_token_id) if arrow else DataCollatorWithPadding(tokenizer)
+    trainer = HfnlpTrainer(model=model, args=args, train_dataset=encoded, data_collator=collator)
+    loader = trainer.get_train_dataloader()
+    assert isinstance(loader.dataset, ArrowRows) is arrow
+    batches = list(loader)
     assert len(batches) == 8 and all(bool(batch["attention_mask"].all()) for batch in batches)
     assert sorted(batch["input_ids"].shape[1] for batch in batches) == [2, 2, 3, 3, 4, 4, 5, 5]
+    # Each text's label came with it: a text's label is its length's parity.
+    assert all(batch["labels"].eq(batch["input_ids"].shape[1] % 2).all() for batch in batches)
 
 
 @pytest.mark.parametrize(("scale", "clipped"), [(1e-3, False), (1e3, True)])

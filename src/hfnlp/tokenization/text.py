@@ -173,9 +173,15 @@ def padded_batch(ids: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.T
     """``input_ids`` padded on the right with ``pad_id`` to the longest, and their ``attention_mask``: what the
     tokenizer's call with ``padding=True, return_tensors="pt"`` returns for a right-padding tokenizer."""
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    values = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+    return padded_flat_batch(values, lengths, pad_id)
+
+
+def padded_flat_batch(values: np.ndarray, lengths: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
+    """:func:`padded_batch` of rows given as their ids one after the other (``values``) and their ``lengths``."""
     mask = np.arange(lengths.max(initial=0)) < lengths[:, None]
     input_ids = np.full(mask.shape, pad_id, dtype=np.int64)
-    input_ids[mask] = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+    input_ids[mask] = values
     return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64))}
 
 

@@ -1,5 +1,6 @@
-"""``HfnlpTrainer``: ``transformers.Trainer`` with length-bucketed batches and gradient clipping that costs nothing
-when it clips nothing on a CPU. Every task trains with it (or a subclass of it)."""
+"""``HfnlpTrainer``: ``transformers.Trainer`` with length-bucketed batches, training batches fetched from Arrow in one
+piece, and gradient clipping that costs nothing when it clips nothing on a CPU. Every task trains with it (or a
+subclass of it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datasets import Dataset
 from torch.utils.data import Sampler
 from transformers import Trainer
 
-from hfnlp.training.batching import LengthBucketSampler
+from hfnlp.training.batching import ArrowRows, LengthBucketSampler, TokenIdsCollator
 
 # Where accelerate's clip_grad_norm_ is torch's plain one after unscaling: no sharded or DeepSpeed-owned gradients.
 _PLAIN_GRADIENTS = (DistributedType.NO, DistributedType.MULTI_CPU)
@@ -18,20 +19,29 @@ _PLAIN_GRADIENTS = (DistributedType.NO, DistributedType.MULTI_CPU)
 
 class HfnlpTrainer(Trainer):
     """``Trainer`` whose ``group_by_length`` batches come from :class:`~hfnlp.training.batching.LengthBucketSampler`,
-    and whose gradient clipping rescales the gradients only when their norm is over ``max_grad_norm``.
+    whose training batches for :class:`~hfnlp.training.batching.TokenIdsCollator` come from
+    :class:`~hfnlp.training.batching.ArrowRows`, and whose gradient clipping rescales the gradients only when their
+    norm is over ``max_grad_norm``.
 
     Lengths are those of ``input_ids`` (Trainer has already dropped the ``length`` column, which the model does
     not take, when it builds the sampler); datasets without ``input_ids`` (images) keep Trainer's own sampling.
     """
 
-    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
+    def _remove_unused_columns(self, dataset: Dataset, description: str | None = None) -> Dataset | ArrowRows:
+        dataset = super()._remove_unused_columns(dataset, description)
+        if description == "Training" and isinstance(self.data_collator, TokenIdsCollator):
+            return ArrowRows(dataset)
+        return dataset
+
+    def _get_train_sampler(self, train_dataset: Dataset | ArrowRows | None = None) -> Sampler | None:
         dataset = self.train_dataset if train_dataset is None else train_dataset
-        if (
-            self.args.train_sampling_strategy == "group_by_length"
-            and isinstance(dataset, Dataset)
-            and "input_ids" in dataset.column_names
-        ):
-            lengths = pyarrow.compute.list_value_length(dataset.with_format("arrow")["input_ids"])
+        ids = None
+        if isinstance(dataset, ArrowRows) and "input_ids" in dataset.table.column_names:
+            ids = dataset.table["input_ids"]
+        elif isinstance(dataset, Dataset) and "input_ids" in dataset.column_names:
+            ids = dataset.with_format("arrow")["input_ids"]
+        if self.args.train_sampling_strategy == "group_by_length" and ids is not None:
+            lengths = pyarrow.compute.list_value_length(ids)
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
             return LengthBucketSampler(lengths.to_numpy(), self.args.train_batch_size, seed=seed)
         return super()._get_train_sampler(train_dataset)
