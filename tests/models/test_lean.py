@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from datasets import Dataset
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
@@ -20,6 +21,8 @@ from hfnlp.models.fasttext.quantized_embedding import QuantizedEmbedding
 from hfnlp.models.onnx_export import export_onnx
 from hfnlp.profile import candidate_recipes, profile_text_data
 from hfnlp.tasks import recipe_from_dict
+from hfnlp.tasks.text_classification import with_bags
+from hfnlp.training.batching import ArrowRows, TokenIdsCollator
 from hfnlp.training.engine import folder_mb, record_folder_sizes
 from hfnlp.training.resume import is_safe
 from hfnlp.training.run_folder import RunFolder
@@ -251,3 +254,26 @@ def test_training_pools_the_bag_with_embedding_bag_as_evaluation_does_with_index
     torch.testing.assert_close(trained, evaluated, atol=1e-6, rtol=1e-5)
     model.train()(input_ids=ids, attention_mask=mask).logits.sum().backward()
     assert model.ngram_embedding.weight.grad.is_sparse
+
+
+@pytest.mark.parametrize("options", [{}, {"exact_ngrams": False, "ngram_buckets": 50}, {"ngram_sizes": []}])
+def test_training_from_the_split_s_precomputed_bags_is_training_from_the_ids(options) -> None:
+    """The training split carries each text's bag (``text_bags`` → ``with_bags`` → ArrowRows → TokenIdsCollator):
+    the model's logits and gradients from those bags are exactly those it computes from the ids."""
+    model = build("fasttext", {**WIDE, "sparse_embeddings": True, "dropout": 0.0, **options}).train()
+    texts = [LEARNT_FROM[0], LEARNT_FROM[3], [5, 9], [33], LEARNT_FROM[4]]  # [33]: a token never seen in training
+    split = with_bags(Dataset.from_dict({"input_ids": texts, "label": [0, 1, 2, 1, 0]}), *model.text_bags(texts))
+    batch = TokenIdsCollator(PAD)(ArrowRows(split).__getitems__([1, 0, 4, 3, 2]))
+    assert (batch["bag_features"] == -1).any() and ((batch["bag_features"] == -1) == (batch["bag_counts"] == 0)).all()
+    results = []
+    for inputs in ({"bag_features", "bag_counts"}, {"input_ids", "attention_mask"}):
+        model.zero_grad()
+        output = model(labels=batch["labels"], **{name: batch[name] for name in inputs})
+        output.loss.backward()
+        results.append(
+            (output.logits, [param.grad.to_dense() for param in model.parameters() if param.grad is not None])
+        )
+    (bag_logits, bag_grads), (id_logits, id_grads) = results
+    assert torch.equal(bag_logits, id_logits)
+    assert len(bag_grads) == len(id_grads) and all(map(torch.equal, bag_grads, id_grads))
+    assert build("fasttext", {"ngram_sizes": [2]}).text_bags(texts) is None  # mean pooling has no bags

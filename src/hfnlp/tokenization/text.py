@@ -172,17 +172,28 @@ def ids_encoder(
 def padded_batch(ids: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
     """``input_ids`` padded on the right with ``pad_id`` to the longest, and their ``attention_mask``: what the
     tokenizer's call with ``padding=True, return_tensors="pt"`` returns for a right-padding tokenizer."""
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    values = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-    return padded_flat_batch(values, lengths, pad_id)
+    return padded_flat_batch(*flat_rows(ids), pad_id)
+
+
+def flat_rows(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The int64 values of ``rows`` one row after the other, and the rows' lengths."""
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum())), lengths
 
 
 def padded_flat_batch(values: np.ndarray, lengths: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
     """:func:`padded_batch` of rows given as their ids one after the other (``values``) and their ``lengths``."""
-    mask = np.arange(lengths.max(initial=0)) < lengths[:, None]
-    input_ids = np.full(mask.shape, pad_id, dtype=np.int64)
-    input_ids[mask] = values
+    input_ids, mask = padded_rows(values, lengths, pad_id)
     return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64))}
+
+
+def padded_rows(values: np.ndarray, lengths: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows given as their ``values`` one after the other and their ``lengths``, right-padded with ``pad`` into an
+    int64 array (rows, longest), and the mask of the real entries."""
+    mask = np.arange(lengths.max(initial=0)) < lengths[:, None]
+    rows = np.full(mask.shape, pad, dtype=np.int64)
+    rows[mask] = values
+    return rows, mask
 
 
 def token_lengths(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> np.ndarray:

@@ -18,7 +18,7 @@ import torch
 from datasets import Dataset
 from torch.utils.data import Sampler
 
-from hfnlp.tokenization.text import padded_batch, padded_flat_batch
+from hfnlp.tokenization.text import flat_rows, padded_flat_batch, padded_rows
 
 
 class LengthBucketSampler(Sampler[int]):
@@ -80,11 +80,15 @@ class ArrowRows(torch.utils.data.Dataset):
         return self.table.take(indices)
 
 
+# Per-row list columns a model takes besides input_ids (fastText's precomputed bags), and their padding.
+LIST_COLUMN_PADDING = {"bag_features": -1, "bag_counts": 0}
+
+
 class TokenIdsCollator:
     """Batches of token-id rows: ``input_ids`` right-padded with ``pad_token_id`` and their ``attention_mask``
     (:func:`~hfnlp.tokenization.text.padded_batch`), ``label`` as ``labels``: what ``DataCollatorWithPadding`` gives a
     right-padding tokenizer's rows, without building a ``BatchEncoding`` per batch (measured: a fifth of a bag
-    model's training step at batch 512)."""
+    model's training step at batch 512). The list columns of :data:`LIST_COLUMN_PADDING` are right-padded too."""
 
     def __init__(self, pad_token_id: int) -> None:
         self.pad_token_id = pad_token_id
@@ -93,17 +97,26 @@ class TokenIdsCollator:
         """The batch of ``rows`` (each with ``input_ids`` and, except at prediction, ``label``): row dicts, or a
         table of them from :class:`ArrowRows`."""
         if isinstance(rows, pa.Table):
-            ids = rows.column("input_ids").combine_chunks()
-            lengths = np.diff(ids.offsets.to_numpy(zero_copy_only=False))
-            values = ids.flatten().to_numpy(zero_copy_only=False)  # flatten() honours the slice's offsets
-            batch = padded_flat_batch(values.astype(np.int64), lengths, self.pad_token_id)
-            if "label" in rows.column_names:
-                batch["labels"] = torch.from_numpy(rows.column("label").to_numpy().astype(np.int64))
-            return batch
-        batch = padded_batch([row["input_ids"] for row in rows], self.pad_token_id)
-        if rows and "label" in rows[0]:
-            batch["labels"] = torch.tensor([row["label"] for row in rows], dtype=torch.long)
+            names = [name for name in LIST_COLUMN_PADDING if name in rows.column_names]
+            lists = {name: _flat(rows.column(name)) for name in ["input_ids", *names]}
+            labels = rows.column("label").to_numpy() if "label" in rows.column_names else None
+        else:
+            names = [name for name in LIST_COLUMN_PADDING if rows and name in rows[0]]
+            lists = {name: flat_rows([row[name] for row in rows]) for name in ["input_ids", *names]}
+            labels = np.array([row["label"] for row in rows]) if rows and "label" in rows[0] else None
+        batch = padded_flat_batch(*lists.pop("input_ids"), self.pad_token_id)
+        for name, (values, lengths) in lists.items():
+            batch[name] = torch.from_numpy(padded_rows(values, lengths, LIST_COLUMN_PADDING[name])[0])
+        if labels is not None:
+            batch["labels"] = torch.from_numpy(labels.astype(np.int64))
         return batch
+
+
+def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The values, one row after the other, and the row lengths of a list column."""
+    lists = column.combine_chunks()
+    lengths = np.diff(lists.offsets.to_numpy(zero_copy_only=False))
+    return lists.flatten().to_numpy(zero_copy_only=False), lengths  # flatten() honours a slice's offsets
 
 
 __all__ = ["ArrowRows", "LengthBucketSampler", "TokenIdsCollator"]

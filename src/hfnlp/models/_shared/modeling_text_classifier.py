@@ -108,7 +108,11 @@ class TextClassifierPreTrainedModel(PreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        logits = self.logits(input_ids, attention_mask.bool())
+        return self.output(self.logits(input_ids, attention_mask.bool()), labels)
+
+    @staticmethod
+    def output(logits: torch.Tensor, labels: torch.LongTensor | None) -> SequenceClassifierOutput:
+        """``logits`` with, when ``labels`` are given, their cross-entropy loss."""
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

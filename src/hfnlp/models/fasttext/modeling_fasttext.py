@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_fasttext import FastTextConfig
 from .modeling_text_classifier import TextClassifierPreTrainedModel
@@ -99,11 +100,33 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
             return QuantizedEmbedding(rows, self.config.embedding_dim)
         return nn.Embedding(rows, self.config.embedding_dim, sparse=self.config.sparse_embeddings)
 
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        bag_features: torch.LongTensor | None = None,
+        bag_counts: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        """Classify a batch of right-padded token sequences (see ``TextClassifierPreTrainedModel.forward``), or, for
+        a TF-IDF pooling, their bags as :meth:`text_bags` computed them: ``bag_features`` and ``bag_counts`` of shape
+        (batch, features), right-padded with -1 and 0. Training passes the bags, computed once for the whole split
+        instead of in every epoch; the logits are the same either way."""
+        if bag_features is None:
+            return super().forward(input_ids, attention_mask, labels, **kwargs)
+        valid = bag_features >= 0
+        rows = torch.arange(bag_features.shape[0], device=bag_features.device).unsqueeze(1).expand_as(bag_features)
+        pooled = self._pool_bag(rows[valid], bag_features[valid], bag_counts[valid], bag_features.shape[0])
+        return self.output(self._head(pooled), labels)
+
     def logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class scores (batch, num_labels) from the bag of the real tokens (``mask`` True) and their n-grams."""
-        pooled = (
-            self._mean_pool(input_ids, mask) if self.config.pooling == "mean" else self._tfidf_pool(input_ids, mask)
-        )
+        if self.config.pooling == "mean":
+            return self._head(self._mean_pool(input_ids, mask))
+        return self._head(self._pool_bag(*self._bag_of_features(input_ids, mask), input_ids.shape[0]))
+
+    def _head(self, pooled: torch.Tensor) -> torch.Tensor:
         if self.bag_bias is not None:
             pooled = torch.relu(pooled + self.bag_bias)
         features = self.dropout(pooled)
@@ -126,15 +149,16 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
         # An all-padding row averages nothing; clamping gives it a zero vector instead of 0/0.
         return total / count.clamp(min=1)
 
-    def _tfidf_pool(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        rows, features, counts = self._bag_of_features(input_ids, mask)
+    def _pool_bag(self, rows: torch.Tensor, features: torch.Tensor, counts: torch.Tensor, texts: int) -> torch.Tensor:
+        """The TF-IDF-weighted, L2-normalised sum of the table rows of each text's distinct ``features`` (``counts``
+        times in text ``rows``, as :meth:`_bag_of_features` lists them): shape (texts, embedding_dim)."""
         dtype = self.classifier.weight.dtype  # the tables' own may be int8
         weights = (1 + counts.to(dtype).log()) * self.idf[features].to(dtype)
-        norms = torch.zeros(input_ids.shape[0], dtype=dtype, device=weights.device).index_add_(0, rows, weights**2)
+        norms = torch.zeros(texts, dtype=dtype, device=weights.device).index_add_(0, rows, weights**2)
         weights = weights / norms.sqrt().clamp(min=1e-12)[rows]
         tokens = features < self.config.vocab_size
         subwords = features >= self._subword_offset
-        pooled = torch.zeros(input_ids.shape[0], self.config.embedding_dim, dtype=dtype, device=weights.device)
+        pooled = torch.zeros(texts, self.config.embedding_dim, dtype=dtype, device=weights.device)
         for table, kind, offset in (
             (self.embedding, tokens, 0),
             (self.ngram_embedding, ~tokens & ~subwords, self.config.vocab_size),
@@ -266,6 +290,28 @@ class FastTextForSequenceClassification(TextClassifierPreTrainedModel):
             rows = subword_rows(token, config.subword_sizes, config.subword_buckets, width) if token else []
             table.append(rows + [_NO_SUBWORD] * (width - len(rows)))
         self.subword_table.copy_(torch.tensor(table, dtype=torch.long))
+
+    @torch.no_grad()
+    def text_bags(
+        self, input_ids: Sequence[Sequence[int]], batch_size: int = 1024
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Each text's bag for :meth:`forward`'s ``bag_features`` and ``bag_counts``: how many distinct features
+        each of the (unpadded) ``input_ids`` has, then all their features and counts, text after text; None when
+        the model pools without bags (``pooling: mean``). The statistics of :meth:`learn_from_training_data` must
+        be learnt first (they decide which n-grams have a row)."""
+        if self.config.pooling == "mean":
+            return None
+        lengths, features, counts = [], [], []
+        for batch, mask in self._batches(input_ids, batch_size):
+            rows, batch_features, batch_counts = self._bag_of_features(
+                batch.to(self.idf.device), mask.to(self.idf.device)
+            )
+            lengths.append(torch.bincount(rows, minlength=batch.shape[0]))
+            features.append(batch_features)
+            counts.append(batch_counts)
+        if not lengths:
+            return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+        return torch.cat(lengths).cpu(), torch.cat(features).cpu(), torch.cat(counts).cpu()
 
     def _batches(
         self, input_ids: Sequence[Sequence[int]], batch_size: int
