@@ -89,6 +89,30 @@ def test_saved_model_predicts_identically_in_a_fresh_process(trained_run, tmp_pa
     assert [p["score"] for p in fresh] == [round(float(p["score"]), 6) for p in in_process]
 
 
+def test_predict_on_a_text_file_loads_neither_datasets_nor_transformers_pipelines(trained_run, tmp_path):
+    """``hfnlp predict`` on a .txt file starts without the imports it does not need (datasets and pandas: 1.5 s;
+    transformers' pipelines: 1.8 s with their image processing), and predicts what the pipeline predicts."""
+    from hfnlp.pipelines.text_classification import classify, load_text_classifier
+
+    texts = ["the food was great and fresh", "awful cold order"]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    heavy = ["datasets", "pandas", "transformers.pipelines"]
+    script = (
+        "import sys\nfrom hfnlp.cli import main\n"
+        f"status = main(['predict', {str(trained_run / 'model')!r}, '--input', {str(tmp_path / 'in.txt')!r}, "
+        f"'--output', {str(output)!r}])\n"
+        f"print('loaded', [name for name in {heavy!r} if name in sys.modules], status)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "loaded [] 0" in result.stdout
+    pipeline = load_text_classifier(trained_run / "model")
+    expected = pipeline(texts, truncation=True, top_k=1)
+    assert classify(pipeline, texts) == [{"label": p[0]["label"], "score": p[0]["score"]} for p in expected]
+    predicted = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [(p["label"], p["score"]) for p in predicted] == [(p[0]["label"], round(p[0]["score"], 6)) for p in expected]
+
+
 def test_resume_reuses_the_saved_tokenizer_only_for_the_same_training_data(tmp_path, capsys):
     data = write_csv(tmp_path / "reviews.csv", make_sentiment_rows(300))
     recipe = write_recipe(tmp_path, data, {"type": "fasttext", "embedding_dim": 16}, num_train_epochs=1)

@@ -37,12 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     from hfnlp.data.text import TextDataConfig, read_text_file, validate_text_split
-    from hfnlp.pipelines.text_classification import check_labels_known, classify, load_text_classifier
+    from hfnlp.pipelines.text_classification import check_labels_known, classify, load_text_model
     from hfnlp.training.reports import classification_scores, format_report, write_classification_report
 
     at_least_one(args.batch_size, "--batch-size")
     output_dir = check_output_dir(args.output_dir, "--output-dir") if args.output_dir else None
-    classifier = load_text_classifier(args.model, trust_remote_code=args.trust_remote_code)
+    classifier = load_text_model(args.model, trust_remote_code=args.trust_remote_code)
     label_names = [classifier.model.config.id2label[i] for i in range(classifier.model.config.num_labels)]
     config = TextDataConfig(
         train_file=args.data,

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def predict(args: argparse.Namespace) -> int:
     from hfnlp.pipelines.text_classification import (
         classify,
-        load_text_classifier,
+        load_text_model,
         read_input_texts,
         trained_text_columns,
     )
@@ -71,7 +71,7 @@ def predict(args: argparse.Namespace) -> int:
         raise HfnlpError(
             f"{args.input}: no texts in the file" if args.input else "give texts to classify, or --input FILE"
         )
-    classifier = load_text_classifier(args.model, trust_remote_code=args.trust_remote_code)
+    classifier = load_text_model(args.model, trust_remote_code=args.trust_remote_code)
     predictions = classify(classifier, texts, batch_size=args.batch_size, explain=args.explain)
     lines = []
     for number, (text, prediction) in enumerate(zip(texts, predictions, strict=True), start=1):

@@ -13,13 +13,12 @@ import csv
 import json
 import warnings
 from pathlib import Path
-from typing import Any
-
-import datasets
-import pandas
-from datasets import Dataset
+from typing import TYPE_CHECKING, Any
 
 from hfnlp.errors import DataError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 EXTENSION_FORMATS = {
     ".csv": "csv",
@@ -45,6 +44,11 @@ def read_table(
     its line. ``column_names`` are for a CSV / TSV without header. With ``as_text`` every CSV / TSV column is read
     as a string; without it the reader guesses column types.
     """
+    # Imported here: datasets and pandas take a second and a half to import, which `hfnlp predict` on a .txt file
+    # (read_lines) never needs.
+    import datasets
+    import pandas
+
     if not path.is_file():
         raise DataError(f"{path}: expected a file for format {file_format!r}")
     if path.stat().st_size == 0:
@@ -145,6 +149,8 @@ def _builder_for(
         if column_names:
             kwargs.update(column_names=column_names)
         if as_text:
+            import datasets
+
             # No guessing turns "007" into 7, "0" into an int or "NA" into a gap.
             columns = column_names or _csv_header(path, encoding, kwargs.get("sep", ","))
             kwargs.update(

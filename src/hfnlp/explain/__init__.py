@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-from transformers import Pipeline
+from typing import TYPE_CHECKING
 
 from hfnlp.errors import HfnlpError
 from hfnlp.explain.attribution import Explanation, UnknownLabel, explain_text
+
+if TYPE_CHECKING:
+    from transformers import Pipeline
 
 
 def explain(classifier: Pipeline, text: str, target: str | int | None = None) -> Explanation:

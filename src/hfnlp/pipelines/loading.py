@@ -12,15 +12,17 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 from safetensors import SafetensorError, safe_open
-from transformers import Pipeline
 
 from hfnlp.errors import HfnlpError
 from hfnlp.training.run_folder import MODEL_DIR, RunFolder
+
+if TYPE_CHECKING:
+    from transformers import Pipeline
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -36,14 +38,17 @@ class ModelKind:
     """What a folder must hold for one hfnlp task: that task's model families and the processor files by name."""
 
     task: str
+    auto_class: str  # the transformers Auto class the task's models load with; its families are those registered
     processors: Mapping[str, str] = field(default_factory=dict)
     stock_model_types: tuple[str, ...] = ()  # transformers' own model types the task saves its folders as
 
 
-TEXT_CLASSIFIER = ModelKind("text-classification", TOKENIZER)
-CAPTIONER = ModelKind("image-captioning", {**TOKENIZER, **IMAGE_PROCESSOR})
+TEXT_CLASSIFIER = ModelKind("text-classification", "AutoModelForSequenceClassification", TOKENIZER)
+CAPTIONER = ModelKind("image-captioning", "AutoModelForImageTextToText", {**TOKENIZER, **IMAGE_PROCESSOR})
 # A timm_wrapper folder keeps its image processor's settings in config.json (pretrained_cfg), no file of its own.
-IMAGE_CLASSIFIER = ModelKind("image-classification", stock_model_types=("timm_wrapper",))
+IMAGE_CLASSIFIER = ModelKind(
+    "image-classification", "AutoModelForImageClassification", stock_model_types=("timm_wrapper",)
+)
 KINDS = (TEXT_CLASSIFIER, CAPTIONER, IMAGE_CLASSIFIER)
 
 
@@ -152,9 +157,14 @@ def kind_of(model_type: str) -> ModelKind | None:
 
 
 def _families(kind: ModelKind) -> dict[str, str]:
-    from hfnlp.tasks import get_task  # tasks import training, models and data: only when a folder is checked
+    """The model type of each hfnlp family of ``kind``, by recipe ``model.type``."""
+    from hfnlp.models import FAMILIES  # imports every family's model code: only when a folder is checked
 
-    return {name: family.config_class.model_type for name, family in get_task(kind.task).model_families().items()}
+    return {
+        name: family.config_class.model_type
+        for name, family in FAMILIES.items()
+        if kind.auto_class in family.auto_classes
+    }
 
 
 def _rebuild_hint(folder: Path) -> str:

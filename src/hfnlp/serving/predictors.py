@@ -66,7 +66,7 @@ class TextClassifierPredictor:
     def forward(self, inputs: Sequence[str]) -> list[np.ndarray]:
         """Each text's class probabilities, encoded and softmaxed as :func:`hfnlp.pipelines.text_classification.
         classify` does, so a text alone in its batch gets the score ``hfnlp predict`` prints."""
-        from transformers.pipelines.text_classification import softmax
+        from hfnlp.pipelines.text_classification import softmax
 
         return list(softmax(self.logits(self.encode(inputs))))
 
@@ -140,9 +140,9 @@ def load_predictor(model: str | Path, backend: str = "torch", trust_remote_code:
 def _text_classifier(folder: Path, backend: str, trust_remote_code: bool) -> Predictor:
     import torch
 
-    from hfnlp.pipelines.text_classification import load_text_classifier
+    from hfnlp.pipelines.text_classification import load_text_model
 
-    classifier = load_text_classifier(folder, trust_remote_code=trust_remote_code)
+    classifier = load_text_model(folder, trust_remote_code=trust_remote_code)
     labels = {int(i): name for i, name in classifier.model.config.id2label.items()}
     if backend == "torch":
         network = classifier.model

@@ -40,6 +40,7 @@ from hfnlp.models.backbones import channels_last
 from hfnlp.models.captioner import CaptionerConfig, ImageCaptioner
 from hfnlp.pipelines.image_captioning import TASK as PIPELINE_TASK
 from hfnlp.pipelines.image_captioning import ImageCaptioningPipeline
+from hfnlp.pipelines.loading import CAPTIONER
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
 from hfnlp.tasks.base import Task, timm_base_model
@@ -72,7 +73,7 @@ class ImageCaptioning(Task):
     # transformers 5 has no image-to-text pipeline any more; image-text-to-text is its captioning task (and the tag of
     # AutoModelForImageTextToText models). The card's snippet uses the folder's own pipeline, never this tag.
     pipeline_tag = "image-text-to-text"
-    auto_class = "AutoModelForImageTextToText"
+    auto_class = CAPTIONER.auto_class
     data_config = CaptionDataConfig
     tokenizer_config = CaptionTokenizerConfig
     set_by_run = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id")

@@ -39,6 +39,7 @@ from hfnlp.models.image_classifier import (
     image_classifier_config,
     timm_wrapper_config,
 )
+from hfnlp.pipelines.loading import IMAGE_CLASSIFIER
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
 from hfnlp.tasks.base import ClassificationTask, timm_base_model
@@ -55,7 +56,7 @@ class ImageClassification(ClassificationTask):
 
     name = "image-classification"
     pipeline_tag = "image-classification"
-    auto_class = "AutoModelForImageClassification"
+    auto_class = IMAGE_CLASSIFIER.auto_class
     data_config = ImageDataConfig
 
     def check_recipe(self, recipe: Recipe) -> None:

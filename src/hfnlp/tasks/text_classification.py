@@ -20,6 +20,7 @@ from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTok
 from hfnlp.data.text import TextDataConfig, load_text_classification
 from hfnlp.errors import RecipeError
 from hfnlp.models import FAMILIES
+from hfnlp.pipelines.loading import TEXT_CLASSIFIER
 from hfnlp.recipe import Recipe
 from hfnlp.tasks import register_task
 from hfnlp.tasks.base import ClassificationTask
@@ -62,7 +63,7 @@ class TextClassification(ClassificationTask):
 
     name = "text-classification"
     pipeline_tag = "text-classification"
-    auto_class = "AutoModelForSequenceClassification"
+    auto_class = TEXT_CLASSIFIER.auto_class
     data_config = TextDataConfig
     tokenizer_config = TextTokenizerConfig
     set_by_run = ("vocab_size", "pad_token_id", "num_labels", "id2label", "label2id")

@@ -13,20 +13,22 @@ import hashlib
 import itertools
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from datasets import Column
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from hfnlp.errors import DataError, RecipeError
-from hfnlp.tokenization.char_level import CharPipeline, word_level_vocabulary
 from hfnlp.tokenization.tokenization_jieba import JiebaTokenizerFast, jieba_pre_tokenizer
+
+if TYPE_CHECKING:
+    from hfnlp.tokenization.char_level import CharPipeline
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN]
@@ -104,6 +106,9 @@ def train_tokenizer(
     tokenizer.normalizer = text_normalizer(config)
     tokenizer.pre_tokenizer = jieba_pre_tokenizer() if config.level == "jieba" else _pre_tokenizer_for(config)
     if config.level == "char":
+        # Imported here, as in char_pipeline: it imports datasets (1.2 s), which loading a saved tokenizer never needs.
+        from hfnlp.tokenization.char_level import CharPipeline, word_level_vocabulary
+
         # WordLevelTrainer's vocabulary, from counts made by table lookup: 20 ms instead of 400 on THUCNews titles.
         counts = CharPipeline(strip_html=config.strip_html).token_counts(tokenizer, texts)
         vocab = word_level_vocabulary(
@@ -227,6 +232,8 @@ def char_pipeline(tokenizer: PreTrainedTokenizerBase) -> CharPipeline | None:
         or (backend.post_processor is not None and backend.post_processor.num_special_tokens_to_add(False))
     ):
         return None
+    from hfnlp.tokenization.char_level import CharPipeline
+
     for strip_html, lowercase in itertools.product((True, False), repeat=2):
         settings = TextTokenizerConfig(level="char", strip_html=strip_html, lowercase=lowercase)
         if backend.normalizer.__getstate__() == text_normalizer(settings).__getstate__():
@@ -299,8 +306,10 @@ def _trainer_for(config: TextTokenizerConfig) -> trainers.Trainer:
 def texts_fingerprint(texts: Iterable[str]) -> str:
     """A fingerprint of training texts, in order: their count and a BLAKE2b digest of them joined (about 5 ms for
     THUCNews' 33,590 titles). Two fingerprints are equal only if the texts are (barring texts with NUL bytes)."""
-    # A datasets Column sliced gives all its values at once: 10 ms for THUCNews' titles instead of 480 iterated.
-    texts = texts[:] if isinstance(texts, Column) else list(texts)
+    # A datasets Column sliced gives all its values at once: 10 ms for THUCNews' titles instead of 480 iterated. Only
+    # data already read through datasets can be one (this module does not import it: prediction never needs it).
+    datasets = sys.modules.get("datasets")
+    texts = texts[:] if datasets is not None and isinstance(texts, datasets.Column) else list(texts)
     digest = hashlib.blake2b("\0".join(texts).encode("utf-8", "surrogatepass"), digest_size=16)
     return f"{len(texts)}:{digest.hexdigest()}"
 

@@ -10,10 +10,10 @@ a blink, so the bars only push the run's own log lines away. Downloads keep thei
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any, TextIO
 
-import datasets
 import huggingface_hub.utils
 import torch
 import transformers
@@ -35,7 +35,12 @@ def quiet_console(stream: TextIO | None = None) -> bool:
     if terminal and hub_bars:
         huggingface_hub.utils.enable_progress_bars()  # a download of pretrained weights is worth watching
     if not terminal:
-        datasets.disable_progress_bars()
+        # datasets takes a second and a half to import, which commands that read no data set (predict) spare: its
+        # variable turns the bars off when it is imported later.
+        if "datasets" in sys.modules:
+            sys.modules["datasets"].disable_progress_bars()
+        else:
+            os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     logging.getLogger("transformers.trainer_utils").addFilter(_drop_checkpoint_mtime_notice)
     return terminal
 
