@@ -91,7 +91,7 @@ def test_saved_model_predicts_identically_in_a_fresh_process(trained_run, tmp_pa
 
 def test_predict_on_a_text_file_loads_neither_datasets_nor_transformers_pipelines(trained_run, tmp_path):
     """``hfnlp predict`` on a .txt file starts without the imports it does not need (datasets and pandas: 1.5 s;
-    transformers' pipelines: 1.8 s with their image processing), and predicts what the pipeline predicts."""
+    transformers' pipelines, which it never uses), and predicts what the pipeline predicts."""
     from hfnlp.pipelines.text_classification import classify, load_text_classifier
 
     texts = ["the food was great and fresh", "awful cold order"]

@@ -12,9 +12,14 @@ for _family in FAMILIES.values():
     _family.register()
 
 
+def families_loaded_by(auto_class: str) -> dict[str, ModelFamily]:
+    """The families registered with the transformers Auto class ``auto_class`` (a task's models), by ``model.type``."""
+    return {name: family for name, family in FAMILIES.items() if auto_class in family.auto_classes}
+
+
 def family_for(model_type: str) -> ModelFamily | None:
     """The family whose config has ``model_type`` (as in a saved ``config.json``), or ``None``."""
     return next((family for family in FAMILIES.values() if family.config_class.model_type == model_type), None)
 
 
-__all__ = ["FAMILIES", "MODEL_TYPES", "ModelFamily", "family_for"]
+__all__ = ["FAMILIES", "MODEL_TYPES", "ModelFamily", "families_loaded_by", "family_for"]

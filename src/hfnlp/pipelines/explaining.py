@@ -1,5 +1,6 @@
-"""The ``text-classification`` pipeline with attributions (``explain=True``), in a module of its own: importing
-transformers' pipelines costs two seconds that :func:`hfnlp.pipelines.text_classification.load_text_model` spares."""
+"""The ``text-classification`` pipeline with attributions (``explain=True``), built by
+:func:`hfnlp.pipelines.text_classification.load_text_classifier`; a module of its own, so that the commands that need
+only the model and tokenizer (``load_text_model``) never import transformers' pipelines."""
 
 from __future__ import annotations
 

@@ -158,13 +158,9 @@ def kind_of(model_type: str) -> ModelKind | None:
 
 def _families(kind: ModelKind) -> dict[str, str]:
     """The model type of each hfnlp family of ``kind``, by recipe ``model.type``."""
-    from hfnlp.models import FAMILIES  # imports every family's model code: only when a folder is checked
+    from hfnlp.models import families_loaded_by  # imports every family's model code: only when a folder is checked
 
-    return {
-        name: family.config_class.model_type
-        for name, family in FAMILIES.items()
-        if kind.auto_class in family.auto_classes
-    }
+    return {name: family.config_class.model_type for name, family in families_loaded_by(kind.auto_class).items()}
 
 
 def _rebuild_hint(folder: Path) -> str:

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel
 
 from hfnlp.data.reading import SPLIT_ALIASES
 from hfnlp.errors import HfnlpError, RecipeError
-from hfnlp.models import FAMILIES, ModelFamily
+from hfnlp.models import ModelFamily, families_loaded_by
 from hfnlp.recipe import Recipe
 from hfnlp.training.optim import trains_with_lazy_adamw
 from hfnlp.training.reports import (
@@ -56,7 +56,7 @@ class Task:
 
     def model_families(self) -> dict[str, ModelFamily]:
         """The model families this task trains, by recipe ``model.type``."""
-        return {name: family for name, family in FAMILIES.items() if self.auto_class in family.auto_classes}
+        return families_loaded_by(self.auto_class)
 
     def check_recipe(self, recipe: Recipe) -> None:
         """Refuse, before any work, what the task cannot run; the default refuses keys set by the run."""
